@@ -1,0 +1,1 @@
+"""codeprm.prm"""
