@@ -20,6 +20,7 @@ _STAGE_COMMANDS = [
     "codeprm.evaluate.commands",
     "codeprm.sandbox.commands",
     "codeprm.policy.commands",
+    "codeprm.policy.tiny_commands",
     "codeprm.problems.commands",
     "codeprm.labels.commands",
     "codeprm.prm.commands",
