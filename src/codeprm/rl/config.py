@@ -1,0 +1,147 @@
+"""``RLConfig``: one pydantic model per component, every field documented once, loadable from YAML.
+
+The CLI (``codeprm rl --config FILE.yaml --set reward.prm_weight_fail=0.5``) and the pipeline build the
+same objects, so the help text lives here only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from codeprm.errors import CodeprmError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RewardConfig(_Strict):
+    """How sandbox verdicts and PRM line scores become per-token rewards."""
+
+    outcome: Literal["all_pass", "pass_rate"] = Field(
+        "all_pass", description="outcome reward on the final token: 1 when every test passes (all_pass), or the share of tests passed (pass_rate)")
+    outcome_scale: float = Field(1.0, ge=0, le=100, description="multiplies the outcome reward")
+    syntax_error_penalty: float = Field(0.0, ge=-10, le=0, description="added to the outcome reward when the program does not parse")
+    runtime_error_penalty: float = Field(0.0, ge=-10, le=0, description="added when a test raised an uncaught exception")
+    timeout_penalty: float = Field(0.0, ge=-10, le=0, description="added when a test ran out of time")
+    prm: str | None = Field(None, description="PRM checkpoint directory (ProcessRewardModel.save_pretrained); None = outcome reward only")
+    prm_center: float = Field(0.5, ge=0, le=1, description="a PRM score p in [0,1] becomes the line reward p - prm_center, so a line the PRM doubts is penalised")
+    prm_weight_pass: float = Field(0.2, ge=0, le=10, description="weight of line rewards in programs that pass all tests (small: the outcome already says they are good)")
+    prm_weight_fail: float = Field(0.5, ge=0, le=10, description="weight of line rewards in programs that fail; the dense signal says *where* they went wrong")
+    divide_by_lines: bool = Field(False, description="divide each line reward by the number of scored lines, so long programs cannot farm reward by adding lines")
+    line_transform: Literal["none", "clip", "pure_min"] = Field(
+        "none", description="clip: min(r, 0), only penalties (reward-hacking guard); pure_min: PURE's min-form credit, softmax(-r/T)*r over the sample's lines (Cheng et al. 2025)")
+    pure_temperature: float = Field(0.1, gt=0, le=10, description="T of the pure_min transform; small T approaches the minimum line reward")
+    mask_unexecuted_lines: bool = Field(False, description="StepCoder's FGO: no loss on tokens of lines the tests never executed (needs sandbox coverage)")
+
+
+class AlgorithmConfig(_Strict):
+    """The optimisation: advantage estimator, PPO clipping, KL, entropy, batch sizes."""
+
+    estimator: Literal["gae", "grpo", "rloo", "process"] = Field(
+        "gae", description="advantage estimator: gae (PPO with a critic), grpo, rloo (critic-free, outcome), process (critic-free, leave-one-out line rewards + RLOO outcome)")
+    gamma: float = Field(1.0, ge=0, le=1, description="discount per token; 1 is usual for a single-turn program")
+    lam: float = Field(0.95, ge=0, le=1, description="GAE lambda: 1 = Monte Carlo returns, 0 = one-step TD")
+    clip_ratio: float = Field(0.2, gt=0, le=1, description="PPO ratio clip epsilon")
+    value_clip: float | None = Field(0.2, gt=0, le=100, description="clip of the value update around the rollout's value; None = unclipped")
+    vf_coef: float = Field(0.5, ge=0, le=10, description="value loss weight (critic has its own optimizer; this scales its loss)")
+    ent_coef: float = Field(0.0, ge=0, le=1, description="entropy bonus weight")
+    kl_coef: float = Field(0.02, ge=0, le=10, description="weight of the KL penalty to the frozen reference policy")
+    kl_kind: Literal["k1", "k3"] = Field("k1", description="KL estimator: k1 = log p - log q, k3 = Schulman's always-positive one")
+    kl_in: Literal["reward", "loss"] = Field("reward", description="reward: subtract kl_coef*KL from each token's reward (InstructGPT); loss: add it to the loss (GRPO)")
+    whiten_advantages: bool = Field(True, description="normalise advantages over the batch before the update")
+    grpo_norm_by_std: bool = Field(True, description="GRPO divides by the group's std (Dr. GRPO argues against it)")
+    epochs: int = Field(2, ge=1, le=50, description="passes over each rollout batch")
+    minibatch_size: int = Field(8, ge=1, le=4096, description="samples per gradient step")
+    lr: float = Field(2e-5, gt=0, le=1, description="policy learning rate (AdamW)")
+    critic_lr: float = Field(5e-5, gt=0, le=1, description="critic learning rate (AdamW)")
+    max_grad_norm: float = Field(1.0, gt=0, le=1000, description="gradient-norm clip")
+    target_kl: float | None = Field(None, gt=0, le=10, description="stop the epochs early when approx_kl exceeds this; None = never")
+
+
+class RLConfig(_Strict):
+    """Everything one RL run needs. Load with ``RLConfig.from_yaml(path)``."""
+
+    policy: str = Field("tiny", description="policy spec for codeprm.policy.registry.load_policy (tiny | hf:PATH | embedded)")
+    train_benchmark: str = Field("synth:train", description="problems to train on (any load_benchmark name)")
+    eval_benchmark: str = Field("synth:heldout", description="held-out problems for periodic greedy pass@1")
+    eval_limit: int | None = Field(64, ge=1, description="evaluate on the first N held-out problems; None = all")
+    eval_every_steps: int = Field(10, ge=0, le=100000, description="held-out evaluation period in steps (0 = only at the end)")
+    out: Path = Field(Path("runs/rl"), description="run directory: checkpoints, metrics.jsonl, TensorBoard events, config.yaml")
+    steps: int = Field(50, ge=0, le=1_000_000, description="policy updates (each on one freshly sampled batch)")
+    prompts_per_step: int = Field(8, ge=1, le=4096, description="problems sampled per step")
+    samples_per_prompt: int = Field(4, ge=1, le=256, description="completions per problem (the group of GRPO/RLOO)")
+    max_new_tokens: int = Field(128, ge=1, le=8192, description="generation length limit")
+    temperature: float = Field(1.0, gt=0, le=5, description="sampling temperature; logprobs are computed at the same temperature")
+    top_p: float = Field(1.0, gt=0, le=1, description="nucleus sampling")
+    seed: int = Field(0, ge=0, description="seed of problem order, sampling and minibatch order (resumes reproduce exactly)")
+    critic_init: Literal["prm", "policy", "fresh"] = Field(
+        "policy", description="critic backbone: the PRM checkpoint (backbone + value head), the policy's weights with a fresh head, or random init")
+    lora_rank: int = Field(0, ge=0, le=1024, description="train LoRA adapters of this rank instead of all weights (0 = full fine-tuning)")
+    save_every_steps: int = Field(5, ge=1, le=100000, description="checkpoint period; a resumed run continues from the last one")
+    resume: bool = Field(True, description="continue from the run directory's checkpoint when there is one")
+    sandbox_workers: int | None = Field(None, ge=1, le=256, description="parallel sandbox workers; None = the sandbox's default")
+    threads: int | None = Field(None, ge=1, le=256, description="torch CPU threads; None = torch's default")
+    progress: bool = Field(True, description="show a progress bar")
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    algo: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> "RLConfig":
+        if self.algo.estimator in ("grpo", "rloo", "process") and self.samples_per_prompt < 2:
+            raise ValueError(f"algo.estimator={self.algo.estimator} needs samples_per_prompt >= 2 (a group to compare against)")
+        if self.algo.estimator == "process" and self.reward.prm is None:
+            raise ValueError("algo.estimator=process needs reward.prm (line rewards to baseline)")
+        if self.critic_init == "prm" and self.algo.estimator == "gae" and self.reward.prm is None:
+            raise ValueError("critic_init=prm needs reward.prm (the checkpoint to initialise from)")
+        return self
+
+    @property
+    def uses_critic(self) -> bool:
+        return self.algo.estimator == "gae"
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: dict | None = None) -> "RLConfig":
+        path = Path(path)
+        if not path.exists():
+            raise CodeprmError(f"config file not found: {path}")
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise CodeprmError(f"{path}: expected a mapping of config fields")
+        return build_config(data, overrides)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per bad field naming it and, for ranges, the allowed bounds."""
+    msgs = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "config"
+        ctx = err.get("ctx") or {}
+        bounds = " ".join(f"{k}={v}" for k, v in ctx.items() if k in ("ge", "gt", "le", "lt"))
+        msgs.append(f"{field}: {err['msg']}" + (f" (allowed: {bounds})" if bounds else "") + f", got {err.get('input')!r}")
+    return "; ".join(msgs)
+
+
+def build_config(data: dict, overrides: dict | None = None) -> RLConfig:
+    """``RLConfig`` from a nested dict plus dotted overrides (``{"reward.prm_weight_fail": 0.5}``);
+    bad fields raise CodeprmError naming the field and its allowed range."""
+    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for key, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise CodeprmError(f"override '{key}': '{p}' is not a section")
+        node[leaf] = value
+    try:
+        return RLConfig.model_validate(data)
+    except ValidationError as exc:
+        raise CodeprmError(f"bad RL config: {_describe(exc)}") from None
