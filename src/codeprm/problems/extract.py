@@ -1,0 +1,421 @@
+"""Code out of model output.
+
+``extract_code`` takes a chat answer (prose, markdown fences, demos) and returns the code to run;
+``truncate_completion`` takes a completion-style continuation and cuts it where the function ends and
+the model starts writing something else (example calls, a ``__main__`` block, the prompt again, prose).
+
+Both read the code with ``ast`` and keep what a solution needs: imports, functions, classes and
+assignments that call nothing the answer defined. What is dropped is a *demo*: prints, asserts, example
+calls, ``if __name__ == "__main__":`` blocks. For stdio programs (no entry point) the top-level code is
+the program, so nothing is dropped from it.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import textwrap
+from dataclasses import dataclass
+
+_PY_LANGS = {"", "python", "python3", "py", "py3", "python2", "ipython", "python-repl", "pycon"}
+_FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+#.-]*)[^\n`]*$")
+_CODE_START = re.compile(r"^(?:async\s+def|def|class|import|from\s+[\w.]+\s+import|@[\w.]+)\b")
+_DEMO_CALLS = {"print", "input", "exit", "quit", "breakpoint", "help", "display"}
+
+
+@dataclass
+class Block:
+    lang: str
+    code: str
+    closed: bool
+
+
+def fenced_blocks(text: str) -> list[Block]:
+    """Markdown code blocks in order; an unterminated last fence runs to the end of the text."""
+    blocks: list[Block] = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        m = _FENCE_OPEN.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        fence, indent = m["fence"], len(m["indent"])
+        closing = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+        body: list[str] = []
+        i += 1
+        while i < len(lines) and not closing.match(lines[i]):
+            # fences inside list items are indented; strip that indentation, not the code's
+            line = lines[i]
+            body.append(line[indent:] if line[:indent].strip() == "" else line)
+            i += 1
+        blocks.append(Block(m["lang"].lower(), "\n".join(body), closed=i < len(lines)))
+        i += 1
+    return blocks
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+        return True
+    except (SyntaxError, ValueError):
+        return False
+
+
+def _longest_parsing_prefix(lines: list[str]) -> str | None:
+    """The longest run of leading lines that parses (drops prose or a cut-off line at the end)."""
+    for k in range(len(lines), 0, -1):
+        code = "\n".join(lines[:k])
+        if code.strip() and _parses(code):
+            return code
+    return None
+
+
+def _defines(code: str, name: str) -> bool:
+    return re.search(rf"^\s*(?:async\s+)?def\s+{re.escape(name)}\s*\(", code, re.M) is not None
+
+
+def _is_python_block(block: Block) -> bool:
+    if block.lang not in _PY_LANGS:
+        return False
+    if block.lang:
+        return True
+    # Unlabeled: output such as `[1, 2]` parses too, so ask for something only code has.
+    return re.search(r"^\s*(def |class |import |from \S+ import |return\b|for |while |if )|=", block.code, re.M) is not None
+
+
+def _choose(blocks: list[Block], entry_point: str | None) -> Block | None:
+    python = [b for b in blocks if _is_python_block(b)]
+    if not python:
+        return None
+    if entry_point:
+        defining = [b for b in python if _defines(b.code, entry_point)]
+        if defining:
+            return defining[-1]  # a later block is usually the revised answer
+    # The longest block; on a tie the last one. Blocks that define something beat bare snippets.
+    return max(reversed(python), key=lambda b: (bool(re.search(r"^\s*(def|class) ", b.code, re.M)), len(b.code)))
+
+
+def _unfenced_code(text: str) -> str:
+    """Code in an answer without fences: all of it if it parses, else from the first line that starts
+    code to the longest prefix that parses."""
+    if _parses(text):
+        return text
+    lines = text.splitlines()
+    for start, line in enumerate(lines):
+        if _CODE_START.match(line):
+            code = _longest_parsing_prefix(lines[start:])
+            if code is not None:
+                return code
+    return text
+
+
+def _with_helpers(chosen: Block, blocks: list[Block]) -> str:
+    """The chosen block, preceded by imports/defs from other Python blocks that it uses but lacks
+    (answers that split a solution into "helper" and "main function" blocks)."""
+    try:
+        tree = ast.parse(chosen.code)
+    except SyntaxError:
+        return chosen.code
+    defined = _top_level_names(tree)
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+        n.value.id for n in ast.walk(tree) if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)
+    }
+    missing = used - defined
+    extra: list[str] = []
+    for block in blocks:
+        if block is chosen or not _is_python_block(block) or not missing:
+            continue
+        try:
+            other = ast.parse(block.code)
+        except SyntaxError:
+            continue
+        for stmt in other.body:
+            names = _top_level_names(ast.Module(body=[stmt], type_ignores=[]))
+            if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and names & missing:
+                extra.append(_source_with_decorators(block.code, stmt))
+                missing -= names
+    return "\n\n".join([*extra, chosen.code]) if extra else chosen.code
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(stmt.name)
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in stmt.names)
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return names
+
+
+def _first_line(stmt: ast.stmt) -> int:
+    decorators = getattr(stmt, "decorator_list", [])
+    return min([stmt.lineno, *(d.lineno for d in decorators)])
+
+
+def _source_with_decorators(code: str, stmt: ast.stmt) -> str:
+    lines = code.splitlines()
+    return "\n".join(lines[_first_line(stmt) - 1 : stmt.end_lineno])
+
+
+# --- what a solution keeps ------------------------------------------------------------------------
+
+
+def _calls_local_or_demo(node: ast.AST, local: set[str]) -> bool:
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call):
+            f = n.func
+            root = f
+            while isinstance(root, (ast.Attribute, ast.Call, ast.Subscript)):
+                root = root.value if not isinstance(root, ast.Call) else root.func
+            if isinstance(root, ast.Name) and (root.id in local or root.id in _DEMO_CALLS):
+                return True
+    return False
+
+
+def _is_main_guard(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, ast.If) and "__name__" in ast.unparse(stmt.test) and "__main__" in ast.unparse(stmt.test)
+
+
+def keeps(stmt: ast.stmt, local: set[str]) -> bool:
+    """Whether a top-level statement belongs to a solution (vs. a demo). ``local``: names the code
+    defines (calling them at top level is an example run)."""
+    if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return True
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        return not _calls_local_or_demo(stmt, local)
+    if isinstance(stmt, ast.Expr):
+        if isinstance(stmt.value, ast.Constant):  # a docstring
+            return True
+        # sys.setrecursionlimit(...) and the like configure the run; anything else is an example
+        return isinstance(stmt.value, ast.Call) and isinstance(stmt.value.func, ast.Attribute) and not _calls_local_or_demo(stmt, local)
+    if isinstance(stmt, ast.If) and not _is_main_guard(stmt):
+        return all(keeps(s, local) for s in [*stmt.body, *stmt.orelse])
+    if isinstance(stmt, ast.Try):  # try: import x / except ImportError: ...
+        inner = [*stmt.body, *stmt.orelse, *stmt.finalbody, *(s for h in stmt.handlers for s in h.body)]
+        return all(keeps(s, local) or isinstance(s, ast.Pass) for s in inner)
+    return False
+
+
+def strip_demos(code: str, extra_local: set[str] = frozenset()) -> str:
+    """``code`` without top-level demo statements (and the comment lines right above each)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return code
+    local = _top_level_names(tree) - _imported_names(tree) | set(extra_local)
+    lines = code.splitlines()
+    drop: set[int] = set()  # 0-based line numbers
+    for stmt in tree.body:
+        if keeps(stmt, local):
+            continue
+        first = _first_line(stmt) - 1
+        drop.update(range(first, stmt.end_lineno))
+        k = first - 1
+        while k >= 0 and (lines[k].startswith("#") or not lines[k].strip()) and k not in drop:
+            drop.add(k)
+            k -= 1
+    kept = [line for i, line in enumerate(lines) if i not in drop]
+    return _tidy("\n".join(kept))
+
+
+def _imported_names(tree: ast.Module) -> set[str]:
+    return {(a.asname or a.name).split(".")[0] for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom)) for a in s.names}
+
+
+def _tidy(code: str) -> str:
+    code = re.sub(r"\n{4,}", "\n\n\n", code.strip("\n"))
+    return code + "\n" if code else ""
+
+
+# --- chat answers ---------------------------------------------------------------------------------
+
+
+def extract_code(text: str, entry_point: str | None = None, prompt: str | None = None) -> str:
+    """The code to run from a chat answer.
+
+    ``entry_point``: the function the tests call; the block defining it wins, and demos are dropped.
+    None means a stdio program, kept whole. ``prompt``: for completion-style problems, the code prompt
+    the answer continues; the result is then a continuation of it (the body of the restated function
+    plus any helpers), so that ``prompt + result`` is the program.
+    """
+    blocks = fenced_blocks(text)
+    chosen = _choose(blocks, entry_point)
+    if chosen is not None:
+        code = _with_helpers(chosen, blocks)
+        if not _parses(code):  # an unterminated fence cut mid-line, or prose after the code
+            code = _longest_parsing_prefix(code.splitlines()) or code
+    elif blocks and not any(_is_python_block(b) for b in blocks) and not _CODE_START.search(text):
+        code = blocks[-1].code  # only non-Python fences, e.g. ```cpp; hand it over as written
+    else:
+        code = _unfenced_code(text)
+    code = textwrap.dedent(code)
+    if prompt is not None and entry_point:
+        return as_continuation(prompt, code, entry_point)
+    if entry_point:
+        return strip_demos(code)
+    return _tidy(code)
+
+
+def as_continuation(prompt: str, code: str, entry_point: str) -> str:
+    """Turn a chat answer into a continuation of a completion-style ``prompt``.
+
+    When the answer restates the entry function with the prompt's parameter names, the result is its
+    body (without a repeated docstring) followed by the answer's other definitions and any imports the
+    prompt lacks. An answer that is only a body is indented to fit. Otherwise the whole answer follows
+    the prompt and redefines the function, which Python allows after the prompt's docstring-only body.
+    """
+    indent = _body_indent(prompt)
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        tree = None
+    if tree is None or not _defines(code, entry_point):
+        if _looks_like_body(code):
+            return _tidy(textwrap.indent(textwrap.dedent(code), indent))
+        return _after_prompt(prompt, strip_demos(code))
+    prompt_params = _params(prompt, entry_point)
+    target = next((s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == entry_point), None)
+    if target is None or prompt_params is None or _arg_names(target) != prompt_params:
+        return _after_prompt(prompt, strip_demos(code, {entry_point}))
+    lines = code.splitlines()
+    body = target.body
+    if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+        body = body[1:]  # the prompt already has the docstring
+    body_text = "\n".join(lines[_first_line(body[0]) - 1 : target.end_lineno])
+    # keep comment lines directly above the first body statement
+    k = _first_line(body[0]) - 2
+    while k >= target.lineno and lines[k].strip().startswith("#"):
+        body_text = lines[k] + "\n" + body_text
+        k -= 1
+    body_text = textwrap.indent(textwrap.dedent(body_text), indent)
+    rest_tree = ast.Module(body=[s for s in tree.body if s is not target], type_ignores=[])
+    prompt_lines = {line.strip() for line in prompt.splitlines()}
+    rest = []
+    for stmt in rest_tree.body:
+        src = _source_with_decorators(code, stmt)
+        if isinstance(stmt, (ast.Import, ast.ImportFrom)) and src.strip() in prompt_lines:
+            continue  # the prompt already imports it
+        rest.append(src)
+    rest_code = strip_demos("\n\n".join(rest), _top_level_names(tree)) if rest else ""
+    return _tidy(body_text + ("\n\n\n" + rest_code if rest_code.strip() else ""))
+
+
+def _body_indent(prompt: str) -> str:
+    for line in reversed(prompt.splitlines()):
+        if line.strip():
+            m = re.match(r"[ \t]*", line)
+            ind = m.group(0) if m else ""
+            # after `def f():` with no docstring the body goes one level deeper
+            return ind + "    " if line.rstrip().endswith(":") else (ind or "    ")
+    return "    "
+
+
+def _looks_like_body(code: str) -> bool:
+    first = next((line for line in code.splitlines() if line.strip()), "")
+    if first[:1] in (" ", "\t"):
+        return True
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    return any(isinstance(s, ast.Return) for s in tree.body)
+
+
+def _after_prompt(prompt: str, code: str) -> str:
+    # `prompt + code` must parse; a prompt ending in a bare `def f():` needs a body first.
+    if not _parses(prompt + code) and _parses(prompt + _body_indent(prompt) + "pass\n" + code):
+        return _body_indent(prompt) + "pass\n" + code
+    return code
+
+
+def _params(prompt: str, name: str) -> list[str] | None:
+    try:
+        tree = ast.parse(prompt)
+    except SyntaxError:
+        try:
+            tree = ast.parse(prompt + _body_indent(prompt) + "pass\n")
+        except SyntaxError:
+            return None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            return _arg_names(node)
+    return None
+
+
+def _arg_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    a = fn.args
+    names = [x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]]
+    names += [f"*{a.vararg.arg}"] if a.vararg else []
+    names += [f"**{a.kwarg.arg}"] if a.kwarg else []
+    return names
+
+
+# --- completion-style continuations ---------------------------------------------------------------
+
+
+def truncate_completion(prompt: str, completion: str, entry_point: str | None = None) -> str:
+    """``completion`` cut where it stops continuing ``prompt``'s function: at the first new top-level
+    statement that is not a definition, import or constant (a print, example call, assert,
+    ``if __name__`` block), at a redefinition of something the prompt defines (the prompt repeated), or
+    before trailing text that does not parse. Helper functions after the body are kept."""
+    original = completion
+    lines = completion.splitlines(keepends=True)
+    program = None
+    for k in _cut_points(lines):  # the longest prefix that parses with the prompt
+        candidate = "".join(lines[:k])
+        try:
+            tree = ast.parse(prompt + candidate)
+        except (SyntaxError, ValueError):
+            continue
+        program, completion = prompt + candidate, candidate
+        break
+    if program is None:
+        return completion  # the prompt itself does not parse; nothing sound to cut
+    prompt_defs = _prompt_definitions(prompt) | ({entry_point} if entry_point else set())
+    first_new = prompt.count("\n") + (1 if prompt.endswith("\n") or not prompt else 2)
+    local = _top_level_names(tree) - _imported_names(tree)
+    cut_line = None
+    for stmt in tree.body:
+        if _first_line(stmt) < first_new:
+            continue
+        redefines = isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and stmt.name in prompt_defs
+        if redefines or not keeps(stmt, local):
+            cut_line = _first_line(stmt)
+            break
+    if cut_line is None:
+        return original if completion == original else _rstrip_lines(completion)
+    program_lines = program.splitlines(keepends=True)
+    prompt_lines = {line.strip() for line in prompt.splitlines() if line.strip()}
+    # drop what leads into the cut statement: blank lines, top-level comments, and the prompt's own
+    # imports when the cut is the prompt starting over
+    while cut_line - 2 >= first_new - 1:
+        prev = program_lines[cut_line - 2]
+        if prev.strip() and not prev.startswith("#") and not (prev.startswith(("import ", "from ")) and prev.strip() in prompt_lines):
+            break
+        cut_line -= 1
+    return _rstrip_lines("".join(program_lines[: cut_line - 1])[len(prompt) :])
+
+
+def _rstrip_lines(code: str) -> str:
+    return code.rstrip() + "\n" if code.strip() else ""
+
+
+def _cut_points(lines: list[str]) -> list[int]:
+    """Line counts to try, longest first: all lines; without the last non-blank line (a line cut off by
+    the token limit); before each line that starts at column 0 (prose or a new statement). A syntax
+    error inside the body is the program's own and is never cut away."""
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=0)
+    points = {len(lines), last} | {i for i, line in enumerate(lines) if line.strip() and not line[0].isspace()}
+    return sorted(points, reverse=True)
+
+
+def _prompt_definitions(prompt: str) -> set[str]:
+    try:
+        tree = ast.parse(prompt)
+    except SyntaxError:
+        return set(re.findall(r"^(?:async\s+)?(?:def|class)\s+(\w+)", prompt, re.M))
+    return {s.name for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}

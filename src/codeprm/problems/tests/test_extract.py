@@ -1,0 +1,235 @@
+"""Code extraction from chat answers and truncation of completion-style continuations."""
+
+from __future__ import annotations
+
+import ast
+
+from hypothesis import given, settings, strategies as st
+
+from codeprm.problems.extract import extract_code, fenced_blocks, truncate_completion
+
+PROMPT = 'from typing import List\n\n\ndef add(a: int, b: int) -> int:\n    """Add two numbers."""\n'
+
+
+def run(program: str, entry: str, *args):
+    """Our own trusted snippets only: exec the program and call its entry point."""
+    ns: dict = {}
+    exec(compile(program, "<test>", "exec"), ns)
+    return ns[entry](*args)
+
+
+def top_level_kinds(code: str) -> list[str]:
+    return [type(s).__name__ for s in ast.parse(code).body]
+
+
+# --- extract_code ---------------------------------------------------------------------------------
+
+
+def test_single_fence_with_prose_around():
+    text = "Sure! Here you go:\n\n```python\ndef add(a, b):\n    return a + b\n```\n\nThis adds the numbers."
+    assert extract_code(text, "add") == "def add(a, b):\n    return a + b\n"
+
+
+def test_prefers_the_block_defining_the_entry_point():
+    text = (
+        "First the idea:\n```python\nimport itertools\nfor p in itertools.permutations([1, 2, 3]):\n    print(p)\n"
+        "values = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]\n```\n"
+        "Solution:\n```python\ndef add(a, b):\n    return a + b\n```\nUsage:\n```python\nprint(add(1, 2))\n```\n"
+    )
+    assert extract_code(text, "add") == "def add(a, b):\n    return a + b\n"
+
+
+def test_later_revision_wins_when_two_blocks_define_it():
+    text = "```python\ndef add(a, b):\n    return a - b\n```\nOops, fixed:\n```python\ndef add(a, b):\n    return a + b\n```"
+    assert run(extract_code(text, "add"), "add", 2, 3) == 5
+
+
+def test_unlabeled_and_alias_fences():
+    for lang in ["", "python3", "py", "Python"]:
+        text = f"Answer\n```{lang}\ndef add(a, b):\n    return a + b\n```\n"
+        assert run(extract_code(text, "add"), "add", 1, 1) == 2, lang
+
+
+def test_tilde_fence_and_fence_in_list_item():
+    assert "return a + b" in extract_code("~~~python\ndef add(a, b):\n    return a + b\n~~~", "add")
+    text = "1. Write it:\n   ```python\n   def add(a, b):\n       return a + b\n   ```\n2. Done"
+    assert extract_code(text, "add") == "def add(a, b):\n    return a + b\n"
+
+
+def test_output_blocks_are_not_code():
+    text = "```python\ndef f(x):\n    return [x]\n```\nOutput:\n```text\n[1]\n```\n```\n[2, 3, 4, 5, 6, 7, 8, 9]\n```"
+    assert extract_code(text, None) == "def f(x):\n    return [x]\n"
+
+
+def test_unterminated_fence_cut_mid_line():
+    text = "```python\ndef add(a, b):\n    s = a + b\n    return s\n\nprint(add(1,"
+    code = extract_code(text, "add")
+    assert run(code, "add", 2, 2) == 4 and "print" not in code
+
+
+def test_main_guard_prints_asserts_and_example_calls_are_dropped():
+    text = """```python
+import sys
+from functools import lru_cache
+
+MOD = 10**9 + 7
+sys.setrecursionlimit(10000)
+TABLE = {i: i * i for i in range(5)}
+
+@lru_cache(maxsize=None)
+def add(a, b):
+    return (a + b) % MOD
+
+# Example usage
+result = add(1, 2)
+print(result)
+assert add(2, 2) == 4
+add(5, 5)
+for i in range(3):
+    print(add(i, i))
+
+if __name__ == "__main__":
+    print(add(3, 4))
+```"""
+    code = extract_code(text, "add")
+    assert top_level_kinds(code) == ["Import", "ImportFrom", "Assign", "Expr", "Assign", "FunctionDef"]
+    assert "Example usage" not in code and "__main__" not in code and "print" not in code
+    assert run(code, "add", 2, 3) == 5
+
+
+def test_stdio_program_is_kept_whole():
+    text = "```python\nimport sys\n\ndef main():\n    n = int(sys.stdin.readline())\n    print(n * 2)\n\nif __name__ == \"__main__\":\n    main()\n```"
+    code = extract_code(text)
+    assert "if __name__" in code and "main()" in code.splitlines()[-1]
+
+
+def test_no_fences_plain_code_and_code_between_prose():
+    assert extract_code("def add(a, b):\n    return a + b\n", "add") == "def add(a, b):\n    return a + b\n"
+    text = "Here is my solution.\ndef add(a, b):\n    return a + b\nThis runs in O(1) time."
+    assert extract_code(text, "add") == "def add(a, b):\n    return a + b\n"
+
+
+def test_helpers_from_another_block_are_brought_along():
+    text = "Helper:\n```python\nimport math\n\ndef half(x):\n    return x / 2\n```\nMain:\n```python\ndef add(a, b):\n    return half(a) + half(b) + math.floor(0.5)\n```"
+    assert run(extract_code(text, "add"), "add", 2, 4) == 3
+
+
+def test_leetcode_class_is_kept():
+    text = "```python\nclass Solution:\n    def add(self, a, b):\n        return a + b\n\nprint(Solution().add(1, 2))\n```"
+    code = extract_code(text, "add")
+    assert code.startswith("class Solution") and "print" not in code
+
+
+# --- chat answers for completion-style prompts ----------------------------------------------------
+
+
+def test_restated_signature_becomes_a_continuation():
+    text = '```python\nfrom typing import List\nimport math\n\ndef add(a: int, b: int) -> int:\n    """Add two numbers."""\n    # sum them\n    return helper(a) + b\n\ndef helper(x):\n    return int(math.floor(x))\n\nprint(add(1, 2))\n```'
+    cont = extract_code(text, "add", PROMPT)
+    assert cont.startswith("    # sum them\n    return helper(a) + b\n")
+    assert "Add two numbers" not in cont and "from typing" not in cont and "print" not in cont
+    assert run(PROMPT + cont, "add", 2, 3) == 5
+
+
+def test_restated_with_other_parameter_names_redefines_the_function():
+    text = "```python\ndef add(x, y):\n    return x + y\n```"
+    cont = extract_code(text, "add", PROMPT)
+    assert run(PROMPT + cont, "add", 2, 3) == 5
+
+
+def test_body_only_answer_is_indented_into_the_prompt():
+    for body in ["```python\nreturn a + b\n```", "```python\n    return a + b\n```", "return a + b"]:
+        cont = extract_code(body, "add", PROMPT)
+        assert cont == "    return a + b\n", body
+        assert run(PROMPT + cont, "add", 1, 2) == 3
+
+
+def test_prompt_without_docstring_gets_a_valid_program():
+    prompt = "def add(a, b):\n"
+    cont = extract_code("```python\ndef add(x, y):\n    return x + y\n```", "add", prompt)
+    assert run(prompt + cont, "add", 4, 5) == 9
+
+
+# --- truncate_completion --------------------------------------------------------------------------
+
+
+def test_truncate_keeps_a_clean_completion_unchanged():
+    comp = "    return a + b\n"
+    assert truncate_completion(PROMPT, comp, "add") is comp or truncate_completion(PROMPT, comp, "add") == comp
+
+
+def test_truncate_cuts_prints_and_main_guard_but_keeps_helpers():
+    comp = (
+        "    return helper(a) + b\n\n\n@staticmethod_like\ndef helper(x):\n    return x\n\nLIMIT = 3\n\n"
+        "# Test the function\nprint(add(1, 2))\n\nif __name__ == '__main__':\n    import doctest\n"
+    )
+    out = truncate_completion(PROMPT, comp, "add")
+    assert out == "    return helper(a) + b\n\n\n@staticmethod_like\ndef helper(x):\n    return x\n\nLIMIT = 3\n"
+
+
+def test_truncate_cuts_the_repeated_prompt():
+    comp = "    return a + b\n\n\n" + PROMPT + "    return 0\n"
+    assert truncate_completion(PROMPT, comp, "add") == "    return a + b\n"
+
+
+def test_truncate_cuts_a_redefinition_with_decorator():
+    comp = "    return a + b\n\n@cache\ndef add(a, b):\n    return 0\n"
+    assert truncate_completion(PROMPT, comp, "add") == "    return a + b\n"
+
+
+def test_truncate_cuts_trailing_prose_and_unfinished_line():
+    assert truncate_completion(PROMPT, "    return a + b\n\nThis function returns the sum.\n", "add") == "    return a + b\n"
+    assert truncate_completion(PROMPT, "    s = a + b\n    return s if s > 0 else (s +", "add") == "    s = a + b\n"
+
+
+def test_truncate_leaves_a_syntax_error_inside_the_body():
+    comp = "    x = a +\n    return x\n"
+    assert truncate_completion(PROMPT, comp, "add") == comp
+
+
+def test_truncate_keeps_nested_code_and_indented_comments():
+    comp = "    def inner(x):\n        return x\n# a comment at column 0 inside the body\n    return inner(a) + b\nassert add(1, 2) == 3\n"
+    out = truncate_completion(PROMPT, comp, "add")
+    assert out.endswith("    return inner(a) + b\n") and "assert" not in out
+    assert run(PROMPT + out, "add", 1, 2) == 3
+
+
+def test_truncate_prompt_ending_mid_line():
+    prompt = "def add(a, b):\n    return a"
+    assert truncate_completion(prompt, " + b\nprint(add(1, 2))\n", "add") == " + b\n"
+
+
+# --- properties -----------------------------------------------------------------------------------
+
+_BODIES = ["    return a + b\n", "    s = a\n    s += b\n    return s\n", "    if a > b:\n        return a + b\n    return b + a\n"]
+_HELPERS = ["", "\n\ndef helper(x):\n    return x\n", "\n\nclass Box:\n    pass\n", "\n\nimport math\n"]
+_JUNK = [
+    "", "\n\nprint(add(1, 2))\n", "\n\nassert add(1, 1) == 2\n", "\n\nif __name__ == '__main__':\n    add(1, 2)\n",
+    "\n\nThe function above adds two numbers.\n", "\n\n" + PROMPT, "\n\nfor i in range(3):\n    add(i, i)\n", "\n\nadd(",
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(_BODIES), st.sampled_from(_HELPERS), st.sampled_from(_JUNK), st.sampled_from(_JUNK))
+def test_truncation_recovers_body_and_helpers(body, helper, junk1, junk2):
+    comp = body + helper + junk1 + junk2
+    out = truncate_completion(PROMPT, comp, "add")
+    assert out == (body + helper).rstrip() + "\n"
+    assert truncate_completion(PROMPT, out, "add") == out  # idempotent
+    assert run(PROMPT + out, "add", 2, 3) == 5
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(_BODIES), st.sampled_from(["", "Here:\n", "Sure, the code is below.\n\n"]), st.sampled_from(["", "\nHope it helps!", "\n```\n[1]\n```"]), st.sampled_from(["python", "py", ""]))
+def test_extraction_from_fenced_answers_runs(body, before, after, lang):
+    code = "def add(a, b):\n" + body + "\nprint(add(1, 2))\n"
+    text = f"{before}```{lang}\n{code}```{after}"
+    out = extract_code(text, "add")
+    assert "print" not in out and run(out, "add", 2, 3) == 5
+    cont = extract_code(text, "add", PROMPT)
+    assert cont.rstrip() == body.rstrip() and run(PROMPT + cont, "add", 2, 3) == 5
+
+
+def test_fenced_blocks_marks_unterminated():
+    blocks = fenced_blocks("```python\na = 1\n```\ntext\n```py\nb = 2")
+    assert [(b.lang, b.code, b.closed) for b in blocks] == [("python", "a = 1", True), ("py", "b = 2", False)]
