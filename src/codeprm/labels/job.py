@@ -1,0 +1,146 @@
+"""``codeprm label``: sample responses from a policy, label every line, keep it all in a resumable store.
+
+Rerunning the same command after an interruption (even ``kill -9``) continues where the job stopped:
+responses are saved before labeling, each labeled response is one transaction, and every rollout and
+verdict is cached by content, so finished work is never redone or stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from codeprm.errors import CodeprmError
+from codeprm.labels.export import export
+from codeprm.labels.labelers import Labeler, VerdictUnknown, make_labeler
+from codeprm.labels.probe import Judge, Prober, Sampling, clean_completion, derive_seed
+from codeprm.labels.rows import LineLabels
+from codeprm.labels.store import LabelStore, check_store
+from codeprm.problems import Problem, load_benchmark
+
+STORE_NAME = "labels.sqlite"
+
+
+class LabelConfig(BaseModel):
+    policy: str = Field(default="tiny", description="policy spec: embedded, tiny, hf:PATH, openai:URL, reference")
+    benchmark: str = Field(default="synth:train", description="benchmark name, see load_benchmark")
+    method: Literal["binary", "linear", "mc", "mutation"] = Field(default="binary", description="binary search (log L probes), linear (every prefix, exact), mc (soft pass fractions), mutation (no policy rollouts)")
+    k: int = Field(default=4, ge=1, le=1024, description="rollouts per probed prefix; f(prefix)=1 if any of the K passes")
+    samples: int = Field(default=4, ge=1, le=1024, description="responses sampled per problem")
+    limit: int | None = Field(default=None, ge=1, description="label only the first LIMIT problems (may grow on a rerun)")
+    temperature: float = Field(default=0.8, ge=0.0, le=5.0, description="sampling temperature of responses and rollouts")
+    top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="nucleus sampling mass")
+    max_new_tokens: int = Field(default=256, ge=1, le=32768, description="generation budget per response or rollout")
+    seed: int = Field(default=0, description="base seed; per-prefix seeds are derived from it and the prefix text")
+    mutants: int = Field(default=4, ge=0, le=256, description="mutation method: failing mutants kept per passing response")
+
+    def identity(self) -> dict:
+        """What fixes the labels; a store made with different values cannot be continued."""
+        return self.model_dump(exclude={"limit"})
+
+
+class LabelSummary(BaseModel):
+    config: LabelConfig
+    responses: int = Field(description="responses stored (labeled or not)")
+    labeled: int = Field(description="responses with at least one labeled line")
+    passed: int = Field(description="responses that pass all tests")
+    rows: int = Field(description="exported rows (mutation adds one per failing mutant)")
+    rollouts: int = Field(description="policy rollouts spent, cached ones counted as if fresh")
+    fresh_rollouts: int = Field(description="policy rollouts actually generated")
+    rollouts_per_labeled_response: float
+    positive_fraction: float | None = Field(description="share of +1 among hard labels (mean value for mc)")
+    monotonic_violations: int
+    beyond_policy: int
+    skipped_infra: int = Field(description="responses left unlabeled this run because of sandbox infra errors (rerun to retry)")
+
+
+def summarize(rows: list[LineLabels], config: LabelConfig, skipped_infra: int = 0) -> LabelSummary:
+    responses = [r for r in rows if r.variant == 0]
+    values = [v for r in rows for v in r.labels if v is not None]
+    if config.method == "mc":
+        balance = sum(values) / len(values) if values else None
+    else:
+        balance = sum(v > 0 for v in values) / len(values) if values else None
+    labeled = sum(r.labeled for r in responses)
+    rollouts = sum(r.rollouts for r in rows)
+    return LabelSummary(
+        config=config, responses=len(responses), labeled=labeled, passed=sum(r.passed for r in responses),
+        rows=len(rows), rollouts=rollouts, fresh_rollouts=sum(r.fresh_rollouts for r in rows),
+        rollouts_per_labeled_response=rollouts / labeled if labeled else 0.0, positive_fraction=balance,
+        monotonic_violations=sum(r.monotonic_violation for r in rows), beyond_policy=sum(r.beyond_policy for r in responses),
+        skipped_infra=skipped_infra)
+
+
+def sample_responses(policy: Any, problem: Problem, config: LabelConfig) -> list[str]:
+    """S responses to label, cut where they stop continuing the function."""
+    seed = derive_seed(config.seed, "response", problem.id)
+    completions = policy.generate([policy.prompt_for(problem)], n=config.samples, temperature=config.temperature,
+                                  top_p=config.top_p, max_new_tokens=config.max_new_tokens,
+                                  stop=list(policy.default_stop(problem)), seed=seed)[0]
+    return [clean_completion(problem, c.text) for c in completions]
+
+
+def build_labeler(config: LabelConfig, policy: Any, judge: Judge, cache) -> Labeler:
+    sampling = Sampling(k=config.k, temperature=config.temperature, top_p=config.top_p,
+                        max_new_tokens=config.max_new_tokens, seed=config.seed)
+    prober = None if config.method == "mutation" else Prober(policy, config.policy, judge, cache, sampling)
+    options = {"mutants": config.mutants, "seed": config.seed} if config.method == "mutation" else {}
+    return make_labeler(config.method, judge, prober, config.k, policy=policy, **options)
+
+
+def run_label_job(config: LabelConfig, out: str | Path, policy: Any = None, sandbox: Any = None,
+                  show_progress: bool = True) -> LabelSummary:
+    """Label ``config.samples`` responses per problem into ``out`` (resuming what is there)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise CodeprmError(f"--out {out} exists and is not a directory")
+    problems = load_benchmark(config.benchmark)
+    if config.limit:
+        problems = problems[: config.limit]
+    store_path = out / STORE_NAME
+    check_store(store_path, config.identity())  # before the (slow) policy load, and before writing anything
+    if policy is None:
+        from codeprm.policy.registry import load_policy
+
+        policy = load_policy(config.policy)
+
+    with ExitStack() as stack:
+        if sandbox is None:
+            from codeprm.sandbox import Sandbox
+
+            sandbox = stack.enter_context(Sandbox())
+        store = stack.enter_context(LabelStore(store_path, config.identity()))
+        (out / "config.json").write_text(json.dumps(config.model_dump(), indent=2) + "\n", encoding="utf-8")
+        judge = Judge(sandbox, store.cache)
+        labeler = build_labeler(config, policy, judge, store.cache)
+        done = store.done()
+        skipped = 0
+        columns = [TextColumn("[bold]label[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn()]
+        with Progress(*columns, disable=not show_progress) as progress:
+            task = progress.add_task(config.method, total=len(problems) * config.samples)
+            for problem in problems:
+                todo = [i for i in range(config.samples) if (problem.id, i) not in done]
+                progress.advance(task, config.samples - len(todo))
+                if not todo:
+                    continue
+                responses = store.responses(problem.id)
+                if responses is None:
+                    responses = sample_responses(policy, problem, config)
+                    store.put_responses(problem.id, responses)
+                for i in todo:
+                    try:
+                        rows = labeler.label_all(problem, responses[i], sample_index=i)
+                    except VerdictUnknown:
+                        skipped += 1  # not stored: a rerun retries it
+                    else:
+                        store.put(problem.id, i, rows)
+                    progress.advance(task)
+        rows = list(store.rows())
+        export(rows, out)
+    return summarize(rows, config, skipped_infra=skipped)

@@ -1,0 +1,162 @@
+"""Labelers: one interface, ``label(problem, completion) -> LineLabels``, one label per physical line.
+
+``binary`` and ``linear`` give hard labels from the first-error search (``search.py``) over policy
+rollouts; ``mc`` gives Math-Shepherd soft labels (pass fractions); ``mutation`` needs no policy
+(``mutation.py``). Blank and comment-only lines stay neutral (None) and are never the boundary.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from codeprm.errors import CodeprmError
+from codeprm.labels.lines import prefix_text, scored_indices, split_lines
+from codeprm.labels.probe import Judge, ProbeOutcome, Prober, program_for
+from codeprm.labels.rows import LineLabels
+from codeprm.labels.search import SearchResult, binary_first_error, linear_first_error, mc_values
+from codeprm.problems import Problem
+
+
+class VerdictUnknown(Exception):
+    """A verdict needed for this response stayed an infra error after one retry: the response is
+    left unlabeled (and unstored, so a rerun tries it again)."""
+
+
+class Labeler(ABC):
+    method: ClassVar[str]
+
+    def __init__(self, judge: Judge, prober: Prober | None = None, k: int = 1, policy: Any = None) -> None:
+        if k < 1:
+            raise CodeprmError(f"K must be at least 1, got {k}")
+        self.judge = judge
+        self.prober = prober
+        self.k = k
+        self.policy = policy if policy is not None else (prober.policy if prober else None)
+
+    def policy_prompt(self, problem: Problem) -> str:
+        return self.policy.prompt_for(problem) if self.policy is not None else problem.prompt
+
+    def verdict(self, problem: Problem, completion: str):
+        verdict = self.judge.verdicts(problem, [program_for(problem, completion)])[0]
+        if verdict is None:
+            raise VerdictUnknown(f"{problem.id}: the response's own verdict is an infra error")
+        return verdict
+
+    def base_row(self, problem: Problem, completion: str, sample_index: int = 0) -> LineLabels:
+        """The response judged, nothing labeled yet."""
+        verdict = self.verdict(problem, completion)
+        lines = split_lines(completion)
+        return LineLabels(problem_id=problem.id, sample_index=sample_index, prompt=problem.prompt,
+                          policy_prompt=self.policy_prompt(problem), completion=completion, lines=lines,
+                          labels=[None] * len(lines), prefix_values=[None] * len(lines), passed=verdict.passed,
+                          status=verdict.status, method=self.method, k=self.k)
+
+    @abstractmethod
+    def label(self, problem: Problem, completion: str, sample_index: int = 0) -> LineLabels:
+        """Labels for one response."""
+
+    def label_all(self, problem: Problem, completion: str, sample_index: int = 0) -> list[LineLabels]:
+        """Every row one response yields (mutation adds its mutants)."""
+        return [self.label(problem, completion, sample_index)]
+
+
+class _RolloutLabeler(Labeler):
+    """Shared plumbing of the rollout methods: step j of the search is the prefix that ends after the
+    j-th scored line; every probe is K rollouts from that prefix."""
+
+    def __init__(self, judge: Judge, prober: Prober) -> None:
+        super().__init__(judge, prober, k=prober.sampling.k)
+
+    def _oracle(self, problem: Problem, lines: list[str], scored: list[int], row: LineLabels, soft: bool):
+        def f(j: int) -> float:
+            m = 0 if j == 0 else scored[j - 1] + 1
+            outcome: ProbeOutcome = self.prober.probe(problem, prefix_text(lines, m))
+            row.rollouts += outcome.k
+            row.fresh_rollouts += outcome.fresh_rollouts
+            if outcome.unknown:
+                raise VerdictUnknown(f"{problem.id}: probe of a {m}-line prefix has only infra-error verdicts")
+            return outcome.fraction if soft else float(outcome.passes > 0)
+
+        return f
+
+    @staticmethod
+    def _apply(row: LineLabels, scored: list[int], result: SearchResult) -> None:
+        row.probes = result.probes
+        row.beyond_policy = result.beyond_policy
+        row.monotonic_violation = result.monotonic_violation
+        row.empty_prefix_value = result.values.get(0)
+        for j, value in result.values.items():
+            if j >= 1:
+                row.prefix_values[scored[j - 1]] = value
+
+    def label(self, problem: Problem, completion: str, sample_index: int = 0) -> LineLabels:
+        row = self.base_row(problem, completion, sample_index)
+        scored = scored_indices(row.lines)
+        if not scored:
+            return row  # nothing but blank/comment lines: nothing to label
+        self._label(problem, row, scored)
+        return row
+
+    def _label(self, problem: Problem, row: LineLabels, scored: list[int]) -> None:
+        if row.passed:  # a passing program: every line is on track, no probe needed
+            for i in scored:
+                row.labels[i] = 1.0
+            return
+        result = self.search(self._oracle(problem, row.lines, scored, row, soft=False), len(scored))
+        self._apply(row, scored, result)
+        if result.first_error is None:
+            return  # beyond the policy
+        row.first_error = scored[result.first_error - 1]
+        for pos, i in enumerate(scored):
+            row.labels[i] = 1.0 if pos < result.first_error - 1 else -1.0
+
+    @staticmethod
+    @abstractmethod
+    def search(f, n: int) -> SearchResult: ...
+
+
+class BinaryLabeler(_RolloutLabeler):
+    method = "binary"
+    search = staticmethod(binary_first_error)
+
+
+class LinearLabeler(_RolloutLabeler):
+    method = "linear"
+    search = staticmethod(linear_first_error)
+
+
+class MCLabeler(_RolloutLabeler):
+    """Soft labels: line value = pass fraction of K rollouts from the prefix ending after it; the last
+    scored line gets the response's own outcome. Passing responses are probed too (their soft values
+    say how safe each line was)."""
+
+    method = "mc"
+
+    @staticmethod
+    def search(f, n: int) -> SearchResult:  # not used: mc needs the outcome, see _label
+        raise NotImplementedError
+
+    def _label(self, problem: Problem, row: LineLabels, scored: list[int]) -> None:
+        result = mc_values(self._oracle(problem, row.lines, scored, row, soft=True), len(scored), row.passed)
+        self._apply(row, scored, result)
+        if result.beyond_policy:
+            return
+        if result.first_error is not None:
+            row.first_error = scored[result.first_error - 1]
+        for j, i in enumerate(scored, start=1):
+            row.labels[i] = result.values[j] if j < len(scored) else (1.0 if row.passed else 0.0)
+
+
+def make_labeler(method: str, judge: Judge, prober: Prober | None, k: int, policy: Any = None, **options: Any) -> Labeler:
+    """The labeler for a method name (``binary | linear | mc | mutation``)."""
+    if method == "mutation":
+        from codeprm.labels.mutation import MutationLabeler
+
+        return MutationLabeler(judge, k=k, policy=policy, **options)
+    classes = {"binary": BinaryLabeler, "linear": LinearLabeler, "mc": MCLabeler}
+    if method not in classes:
+        raise CodeprmError(f"unknown labeling method '{method}'; known: binary, linear, mc, mutation")
+    if prober is None:
+        raise CodeprmError(f"method '{method}' needs a policy to roll out")
+    return classes[method](judge, prober)

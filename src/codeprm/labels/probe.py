@@ -1,0 +1,152 @@
+"""Probing prefixes: K policy rollouts from a prefix, each judged in the sandbox, all cached.
+
+``Judge`` turns programs into verdicts (retrying sandbox infra errors once; an infra error is never a
+fail). ``Prober`` answers "can the policy still complete this prefix into a passing program?" by sampling
+K continuations of ``policy.prompt_for(problem) + prefix`` and judging ``prefix + continuation``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from codeprm.labels.cache import ProbeCache, Verdict, content_key
+from codeprm.problems import Problem
+
+
+def derive_seed(base_seed: int, *parts: str) -> int:
+    """A sampling seed fixed by content (problem id, prefix, purpose), so every method that probes the
+    same prefix sees the same rollouts, and a resumed run sees what the killed one saw."""
+    digest = hashlib.sha256("\0".join([str(base_seed), *parts]).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+def clean_completion(problem: Problem, completion: str) -> str:
+    """Cut a completion-style continuation that runs past the function (the same rule ``codeprm eval``
+    uses), so text after the function neither runs nor gets labeled."""
+    if problem.style != "completion":
+        return completion
+    try:
+        from codeprm.problems.extract import truncate_completion
+    except ImportError:  # extraction module not available: judge the text as written
+        return completion
+    return truncate_completion(problem.prompt, completion, problem.entry_point)
+
+
+def program_for(problem: Problem, completion: str, keep: str = "") -> str:
+    """The program that runs for a completion (instruct answers: the extracted code block). ``keep`` is a
+    prefix of ``completion`` that must survive the cut (the probed prefix of a rollout): a cut reaching
+    into it would test a program that does not continue the prefix, so then nothing is cut."""
+    if problem.style == "completion":
+        text = clean_completion(problem, completion)
+        return problem.program(text if text.startswith(keep) else completion)
+    try:
+        from codeprm.problems.extract import extract_code
+    except ImportError:
+        return problem.program(completion)
+    return extract_code(completion, problem.entry_point, problem.prompt)
+
+
+class Judge:
+    """Verdicts of programs, cached by content; sandbox infra errors are retried once and then reported
+    as unknown (``None``), never as a fail."""
+
+    def __init__(self, sandbox: Any, cache: ProbeCache) -> None:
+        self.sandbox = sandbox
+        self.cache = cache
+        self.fresh_runs = 0  # programs the sandbox actually ran
+        self.infra_unknown = 0  # programs whose verdict stayed unknown after the retry
+        self._fingerprints: dict[int, str] = {}
+
+    def _fingerprint(self, problem: Problem) -> str:
+        key = id(problem)
+        if key not in self._fingerprints:
+            self._fingerprints[key] = content_key("problem", problem.model_dump(mode="json"))
+        return self._fingerprints[key]
+
+    def verdicts(self, problem: Problem, programs: Sequence[str]) -> list[Verdict | None]:
+        fp = self._fingerprint(problem)
+        keys = [content_key("verdict", fp, program) for program in programs]
+        out: list[Verdict | None] = [self.cache.get_verdict(k) for k in keys]
+        first_of: dict[str, int] = {}  # identical programs (common at low temperature) run once
+        for i, key in enumerate(keys):
+            first_of.setdefault(key, i)
+        todo = [i for i, v in enumerate(out) if v is None and first_of[keys[i]] == i]
+        for attempt in range(2):  # first run, then one retry of infra errors
+            if not todo:
+                break
+            results = self.sandbox.run_many([(programs[i], problem) for i in todo])
+            self.fresh_runs += len(todo)
+            retry = []
+            for i, result in zip(todo, results):
+                if result.infra_error:
+                    retry.append(i)
+                    continue
+                out[i] = Verdict(passed=result.passed, status=result.status)
+                self.cache.put_verdict(keys[i], out[i])
+            todo = retry
+        self.infra_unknown += len(todo)
+        return [out[first_of[key]] for key in keys]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    k: int
+    temperature: float
+    top_p: float
+    max_new_tokens: int
+    seed: int
+
+
+@dataclass
+class ProbeOutcome:
+    passes: int  # rollouts whose program passed
+    known: int  # rollouts with a verdict (k minus infra-unknown ones)
+    k: int
+    fresh_rollouts: int  # rollouts actually generated (0 when the probe came from the cache)
+
+    @property
+    def unknown(self) -> bool:
+        """No rollout passed and some verdicts are missing: f cannot be decided."""
+        return self.passes == 0 and self.known < self.k
+
+    @property
+    def fraction(self) -> float:
+        return self.passes / self.known if self.known else 0.0
+
+
+class Prober:
+    """f(prefix) from K cached rollouts of a policy."""
+
+    def __init__(self, policy: Any, policy_id: str, judge: Judge, cache: ProbeCache, sampling: Sampling) -> None:
+        if sampling.k < 1:
+            raise ValueError("K must be at least 1")
+        self.policy = policy
+        self.policy_id = policy_id
+        self.judge = judge
+        self.cache = cache
+        self.sampling = sampling
+
+    def rollouts(self, problem: Problem, prefix: str) -> tuple[list[str], int]:
+        """K continuations of ``prompt_for(problem) + prefix`` and how many were freshly generated."""
+        s = self.sampling
+        prompt = self.policy.prompt_for(problem) + prefix
+        stop = list(self.policy.default_stop(problem))
+        seed = derive_seed(s.seed, "rollout", problem.id, prefix)
+        key = content_key("rollout", self.policy_id, prompt, s.k, s.temperature, s.top_p, s.max_new_tokens, stop, seed)
+        texts = self.cache.get_rollouts(key)
+        if texts is not None:
+            return texts, 0
+        completions = self.policy.generate([prompt], n=s.k, temperature=s.temperature, top_p=s.top_p,
+                                           max_new_tokens=s.max_new_tokens, stop=stop, seed=seed)[0]
+        texts = [c.text for c in completions]
+        self.cache.put_rollouts(key, texts)
+        return texts, len(texts)
+
+    def probe(self, problem: Problem, prefix: str) -> ProbeOutcome:
+        texts, fresh = self.rollouts(problem, prefix)
+        programs = [program_for(problem, prefix + text, keep=prefix) for text in texts]
+        verdicts = self.judge.verdicts(problem, programs)
+        return ProbeOutcome(passes=sum(bool(v and v.passed) for v in verdicts),
+                            known=sum(v is not None for v in verdicts), k=len(texts), fresh_rollouts=fresh)

@@ -1,0 +1,88 @@
+"""First-error search over prefixes, as pure functions of an oracle.
+
+Steps are counted over the non-neutral lines only: step ``j`` (0..n) is the prefix that ends after the
+``j``-th scored line, step 0 the empty prefix. ``f(j)`` says whether the policy can still complete step
+``j`` into a passing program. For a failing response ``f(n)`` is known to be 0 (the response itself is
+the one completion of step n), so the searches never probe it. The first error is the smallest ``j >= 1``
+with ``f(j) = 0``: scored line ``j`` (1-based) is the line after which nothing passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+Oracle = Callable[[int], bool]
+
+
+@dataclass
+class SearchResult:
+    n: int  # scored lines in the response
+    first_error: int | None  # step j in 1..n, None when beyond the policy
+    values: dict[int, float] = field(default_factory=dict)  # probed step -> f (0/1, or a pass fraction)
+    beyond_policy: bool = False  # f(0) = 0: the policy cannot solve the problem from scratch
+    monotonic_violation: bool = False  # some probed step after a 0 was 1 again
+
+    @property
+    def probes(self) -> int:
+        return len(self.values)
+
+
+def _violates(values: dict[int, float]) -> bool:
+    """True when a probed step with value 0 precedes one with a positive value."""
+    seen_zero = False
+    for j in sorted(values):
+        if values[j] <= 0:
+            seen_zero = True
+        elif seen_zero:
+            return True
+    return False
+
+
+def binary_first_error(f: Oracle, n: int) -> SearchResult:
+    """Binary search assuming ``f`` is monotone (1…1 0…0): f(0) first (beyond-policy check), then at
+    most ceil(log2 n) probes. The left end ``lo`` is always a step observed to be 1, so the boundary
+    f(first_error - 1) = 1 is confirmed by construction; the right end is an observed 0 or the failing
+    response itself."""
+    if n < 1:
+        raise ValueError("a failing response needs at least one scored line")
+    values: dict[int, float] = {0: float(f(0))}
+    if not values[0]:
+        return SearchResult(n=n, first_error=None, values=values, beyond_policy=True)
+    lo, hi = 0, n
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        values[mid] = float(f(mid))
+        if values[mid]:
+            lo = mid
+        else:
+            hi = mid
+    return SearchResult(n=n, first_error=hi, values=values, monotonic_violation=_violates({**values, n: 0.0}))
+
+
+def linear_first_error(f: Oracle, n: int) -> SearchResult:
+    """Every step 0..n-1 probed: exact under any ``f``, and the only way to see non-monotone values."""
+    if n < 1:
+        raise ValueError("a failing response needs at least one scored line")
+    values: dict[int, float] = {0: float(f(0))}
+    if not values[0]:
+        return SearchResult(n=n, first_error=None, values=values, beyond_policy=True)
+    for j in range(1, n):
+        values[j] = float(f(j))
+    first = next((j for j in range(1, n) if not values[j]), n)
+    return SearchResult(n=n, first_error=first, values=values, monotonic_violation=_violates({**values, n: 0.0}))
+
+
+def mc_values(p: Callable[[int], float], n: int, passed: bool) -> SearchResult:
+    """Soft values (Math-Shepherd): the pass fraction ``p(j)`` of every step 0..n-1; step n is the
+    response's own outcome. A failing response with p(0) = 0 is beyond the policy."""
+    if n < 1:
+        raise ValueError("a response needs at least one scored line")
+    values: dict[int, float] = {0: float(p(0))}
+    if not values[0] and not passed:
+        return SearchResult(n=n, first_error=None, values=values, beyond_policy=True)
+    for j in range(1, n):
+        values[j] = float(p(j))
+    all_values = {**values, n: 1.0 if passed else 0.0}
+    first = None if passed else next(j for j in range(1, n + 1) if not all_values[j])
+    return SearchResult(n=n, first_error=first, values=values, monotonic_violation=_violates(all_values))

@@ -1,0 +1,121 @@
+"""The resumable label store: one SQLite file (WAL) per labeling job.
+
+Tables: ``meta`` (the job's identity), ``responses`` (the sampled responses, saved before any is
+labeled so a rerun labels the same text), ``labels`` (one transaction per labeled response, unique per
+(problem, sample, configuration)), and the rollout/verdict caches of ``cache.py``. A ``kill -9`` at any
+moment loses at most the response in flight; rerunning the same command finishes the job with nothing
+lost or duplicated. A store made with another configuration is refused without being written to.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from codeprm.errors import CodeprmError
+from codeprm.labels.cache import ProbeCache, content_key, open_db
+from codeprm.labels.rows import LineLabels
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS responses (
+    problem_id TEXT NOT NULL, sample_index INTEGER NOT NULL, completion TEXT NOT NULL,
+    PRIMARY KEY (problem_id, sample_index));
+CREATE TABLE IF NOT EXISTS labels (
+    problem_id TEXT NOT NULL, sample_index INTEGER NOT NULL, config TEXT NOT NULL, rows TEXT NOT NULL,
+    PRIMARY KEY (problem_id, sample_index, config));
+"""
+
+
+def _read_identity(path: Path) -> dict | None:
+    """The identity a store was made with, read without writing to the file; None if there is no file."""
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise CodeprmError(f"{path} is not a codeprm label store ({exc}); choose another --out") from None
+    if row is None:
+        raise CodeprmError(f"{path} is not a codeprm label store; choose another --out")
+    return json.loads(row[0])
+
+
+def check_store(path: str | Path, identity: dict) -> None:
+    """Refuse (CodeprmError) a store made with another configuration; touch nothing."""
+    path = Path(path)
+    stored = _read_identity(path)
+    if stored is not None and stored != identity:
+        diff = sorted(k for k in set(stored) | set(identity) if stored.get(k) != identity.get(k))
+        shown = ", ".join(f"{k}={stored.get(k)!r} (now {identity.get(k)!r})" for k in diff)
+        raise CodeprmError(f"{path} holds labels made with another configuration: {shown}; use another --out")
+
+
+class LabelStore:
+    def __init__(self, path: str | Path, identity: dict) -> None:
+        self.path = Path(path)
+        check_store(self.path, identity)
+        self.identity = identity
+        self.config_key = content_key("label-config", identity)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = open_db(self.path)
+        self.conn.executescript(_SCHEMA)
+        self.conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('identity', ?)", (json.dumps(identity, sort_keys=True),))
+        self.conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self.cache = ProbeCache(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "LabelStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- responses -------------------------------------------------------------------------------
+    def responses(self, problem_id: str) -> list[str] | None:
+        rows = self.conn.execute("SELECT completion FROM responses WHERE problem_id = ? ORDER BY sample_index",
+                                 (problem_id,)).fetchall()
+        return [r[0] for r in rows] or None
+
+    def put_responses(self, problem_id: str, completions: list[str]) -> None:
+        with self._transaction():
+            self.conn.executemany("INSERT OR IGNORE INTO responses (problem_id, sample_index, completion) VALUES (?, ?, ?)",
+                                  [(problem_id, i, c) for i, c in enumerate(completions)])
+
+    # -- labels ----------------------------------------------------------------------------------
+    def done(self) -> set[tuple[str, int]]:
+        rows = self.conn.execute("SELECT problem_id, sample_index FROM labels WHERE config = ?", (self.config_key,))
+        return {(r[0], r[1]) for r in rows}
+
+    def put(self, problem_id: str, sample_index: int, rows: list[LineLabels]) -> None:
+        """All rows of one labeled response in one transaction (a rerun never stores them twice)."""
+        payload = json.dumps([r.model_dump(mode="json") for r in rows])
+        with self._transaction():
+            self.conn.execute("INSERT OR IGNORE INTO labels (problem_id, sample_index, config, rows) VALUES (?, ?, ?, ?)",
+                              (problem_id, sample_index, self.config_key, payload))
+
+    def rows(self) -> Iterator[LineLabels]:
+        """Every stored row, in (problem, sample, variant) order."""
+        cursor = self.conn.execute("SELECT rows FROM labels WHERE config = ? ORDER BY rowid", (self.config_key,))
+        for (payload,) in cursor:
+            for row in json.loads(payload):
+                yield LineLabels.model_validate(row)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
