@@ -25,7 +25,7 @@ from codeprm.sandbox.result import Result
 class LineSpan:
     index: int  # 0-based physical line of the completion
     start: int  # char offset of the line's first character in the completion
-    end: int  # char offset one past the line's last non-newline character
+    end: int  # char offset one past the line's last visible (non-whitespace) character
     neutral: bool  # blank or comment-only: no reward
 
 
@@ -41,20 +41,24 @@ def line_spans(completion: str) -> list[LineSpan]:
     if parts and parts[-1] == "":
         parts.pop()
     for i, line in enumerate(parts):
-        spans.append(LineSpan(i, pos, pos + len(line), is_neutral(line)))
+        # the line ends at its last *visible* character, as the PRM reads it (prm/positions.py)
+        spans.append(LineSpan(i, pos, pos + len(line.rstrip()), is_neutral(line)))
         pos += len(line) + 1
     return spans
 
 
-def token_char_ends(tokenizer, token_ids: Sequence[int]) -> list[int]:
-    """For each generated token, the length of the decoded text up to and including it.
+def token_char_ends(tokenizer, token_ids: Sequence[int], context_ids: Sequence[int] = ()) -> list[int]:
+    """For each generated token, the length of the decoded completion up to and including it.
 
     Decoding prefixes (instead of re-tokenising the text) maps exactly the tokens the policy sampled, even
-    when re-tokenisation would split the text differently."""
-    ends, ids = [], list(token_ids)
-    for i in range(len(ids)):
-        ends.append(len(tokenizer.decode(ids[: i + 1], skip_special_tokens=True, clean_up_tokenization_spaces=False)))
-    return ends
+    when re-tokenisation would split the text differently. ``context_ids`` (the prompt's last tokens) are
+    decoded first and their text removed, so SentencePiece tokenizers keep a leading space."""
+    def decode(ids):
+        return tokenizer.decode(list(context_ids) + ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    context_len = len(decode([])) if context_ids else 0
+    ids = list(token_ids)
+    return [len(decode(ids[: i + 1])) - context_len for i in range(len(ids))]
 
 
 def line_end_tokens(char_ends: Sequence[int], spans: Sequence[LineSpan]) -> list[int | None]:

@@ -1,0 +1,173 @@
+"""The pieces the trainer wires together: policy loading, the critic, the verifier, the PRM line scorer,
+and checkpoints that survive ``kill -9``."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from codeprm.errors import CodeprmError
+from codeprm.problems import Problem
+from codeprm.sandbox.result import Result
+
+# (problems, programs, coverage) -> one Result per program
+Verifier = Callable[[Sequence[Problem], Sequence[str], bool], list[Result]]
+# (policy prompts, completions) -> per completion, one score per physical line (None = not scored)
+LineScorer = Callable[[Sequence[str], Sequence[str]], list[list[float | None]]]
+
+
+# ------------------------------------------------------------------------------------------ policy
+def load_rl_policy(spec: str):
+    """An ``HFPolicy`` (RL needs the transformers model itself, for gradients)."""
+    try:
+        from codeprm.policy.registry import load_policy
+    except ModuleNotFoundError:  # registry not installed: local checkpoints still work
+        load_policy = None
+    if load_policy is not None:
+        policy = load_policy(spec)
+    elif spec.startswith("hf:"):
+        from codeprm.policy.hf import HFPolicy
+
+        policy = HFPolicy.from_pretrained(spec[3:])
+    else:
+        raise CodeprmError(f"cannot load policy '{spec}': codeprm.policy.registry is not available; use hf:PATH")
+    if not hasattr(policy, "model") or not hasattr(policy, "tokenizer"):
+        raise CodeprmError(f"policy '{spec}' is not a local transformers model; RL needs one (tiny, embedded or hf:PATH)")
+    return policy
+
+
+def add_lora(model, rank: int):
+    """Wrap ``model`` with LoRA adapters on every linear layer; the frozen base doubles as the reference."""
+    from peft import LoraConfig, get_peft_model
+
+    return get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules="all-linear"))
+
+
+# ------------------------------------------------------------------------------------------ critic
+class ValueModel(nn.Module):
+    """A transformer backbone (no LM head) and a scalar head: one value per position."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Linear):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids).last_hidden_state  # (B, L, H)
+        return self.head(hidden).squeeze(-1).float()  # (B, L)
+
+
+def _hidden_size(model) -> int:
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    return int(config.hidden_size)
+
+
+def _base_transformer(causal_lm) -> nn.Module:
+    base = causal_lm.get_base_model() if hasattr(causal_lm, "get_base_model") else causal_lm
+    return base.base_model  # e.g. LlamaForCausalLM.model: the transformer without its LM head
+
+
+def build_critic(init: str, policy_model, prm_dir: str | None) -> ValueModel:
+    """The critic from the PRM checkpoint (its backbone and value head: the paper's "critic initialised
+    from the PRM"), from the policy's weights with a zero head (values start at 0), or from scratch."""
+    if init == "prm":
+        prm = load_prm(prm_dir)
+        backbone = _base_transformer(prm.causal_lm())
+        head = copy.deepcopy(prm.value_head)
+    else:
+        if init == "policy":
+            source = policy_model.get_base_model() if hasattr(policy_model, "get_base_model") else policy_model
+            backbone = _base_transformer(copy.deepcopy(source))
+        else:
+            from transformers import AutoModelForCausalLM
+
+            backbone = _base_transformer(AutoModelForCausalLM.from_config(policy_model.config))
+        head = nn.Linear(_hidden_size(policy_model), 1)
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
+    return ValueModel(backbone.float(), head.float())
+
+
+# --------------------------------------------------------------------------------------------- PRM
+def load_prm(prm_dir: str | None):
+    if not prm_dir:
+        raise CodeprmError("no PRM checkpoint given (reward.prm)")
+    from codeprm.prm.model import ProcessRewardModel
+
+    return ProcessRewardModel.from_pretrained(prm_dir)
+
+
+def check_same_tokenizer(prm_tokenizer, policy_tokenizer, prm_dir: str) -> None:
+    """Line rewards are placed on the policy's tokens and the PRM critic reads the policy's token ids:
+    both only make sense when the two tokenizers are the same."""
+    if prm_tokenizer.get_vocab() != policy_tokenizer.get_vocab():
+        raise CodeprmError(
+            f"PRM checkpoint {prm_dir} was trained on a different tokenizer (vocab {len(prm_tokenizer)}) than the policy's "
+            f"(vocab {len(policy_tokenizer)}); train the PRM on the policy's backbone or pick a matching checkpoint")
+
+
+def prm_line_scorer(prm, batch_size: int = 16) -> LineScorer:
+    def score(prompts: Sequence[str], completions: Sequence[str]) -> list[list[float | None]]:
+        return prm.score_many(list(prompts), list(completions), batch_size=batch_size)
+
+    return score
+
+
+# ---------------------------------------------------------------------------------------- verifier
+def sandbox_verifier(workers: int | None = None) -> Verifier:
+    """Runs programs in the sandbox; coverage (``lines_executed``) only when asked for."""
+    from codeprm.sandbox import Sandbox
+
+    kwargs = {"workers": workers} if workers else {}
+    sandbox = Sandbox(**kwargs)
+
+    def verify(problems: Sequence[Problem], programs: Sequence[str], coverage: bool = False) -> list[Result]:
+        pairs = list(zip(programs, problems))
+        if coverage:
+            return sandbox.run_many(pairs, coverage=True)
+        return sandbox.run_many(pairs)
+
+    verify.close = getattr(sandbox, "close", lambda: None)  # type: ignore[attr-defined]
+    return verify
+
+
+# ------------------------------------------------------------------------------------- checkpoints
+CHECKPOINT = "checkpoint.pt"
+
+
+def save_checkpoint(out: Path, state: dict) -> None:
+    """Write-then-rename: the file on disk is always a whole checkpoint, even after ``kill -9``."""
+    tmp = out / (CHECKPOINT + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, out / CHECKPOINT)
+
+
+def load_checkpoint(out: Path) -> dict | None:
+    path = out / CHECKPOINT
+    if not path.exists():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def truncate_metrics(path: Path, last_step: int) -> None:
+    """Drop metric rows written after the checkpoint (they will be produced again, identically)."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a row cut by the kill
+            continue
+        if row.get("step", 0) <= last_step:
+            keep.append(line)
+    path.write_text("".join(k + "\n" for k in keep))
