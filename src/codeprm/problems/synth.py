@@ -16,6 +16,7 @@ Expected outputs come from running the reference in-process at generation time (
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import random
 from dataclasses import dataclass, field
@@ -30,8 +31,17 @@ DEFAULT_SIZE = {"train": 2000, "heldout": 200}
 DEFAULT_SEED = {"train": 0, "heldout": 1}  # different streams, so the two splits share no draws
 MIN_DIFFICULTY, MAX_DIFFICULTY = 2, 6
 HELDOUT_BUCKETS = 5  # one signature bucket in five is held out
-N_TESTS = 14
-MIN_DISTINCT_OUTPUTS = 4  # a reference that returns the same thing for most inputs makes weak tests
+N_TESTS = 24
+# A reference that returns the same thing for most inputs makes weak tests (mutants survive them).
+MIN_DISTINCT_OUTPUTS = 5
+MAX_SAME_OUTPUT = 0.4  # largest share of tests that may expect one same output
+# Parts that are redundant together (letters that are not spaces; negate then abs): at most one per group.
+EXCLUSIVE_GROUPS = [
+    {"negate", "abs", "square"}, {"even", "odd"}, {"pos", "neg"}, {"gt_k", "lt_k", "ge_k", "ne_k"},
+    {"to_upper", "to_lower", "swapcase"}, {"digit", "alpha", "upper", "lower", "vowel", "consonant", "nonspace"},
+    {"w_upper", "w_cap", "w_first"}, {"palindrome", "vowel_start", "numeric"}, {"even_pos", "odd_pos"},
+    {"stop_eq_k", "stop_neg", "stop_gt_k", "stop_space", "stop_dot", "stop_digit", "stop_numeric", "stop_len_k"},
+]
 
 
 @dataclass(frozen=True)
@@ -78,10 +88,11 @@ class Accumulator:
     final: str
     phrase: str
     kind: str  # "num", "list", "str", "any": which post steps fit
+    uses_k: bool = False
 
     @property
     def step(self) -> Step:
-        return Step(self.key, self.phrase, ())
+        return Step(self.key, self.phrase, (), uses_k=self.uses_k)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -193,7 +204,9 @@ ITERATIONS: dict[str, list[tuple[Step, str, bool]]] = {  # (step, element variab
 PARAMS = {"list": "xs", "num": "n", "chars": "s", "words": "s"}
 PARTS: dict[str, tuple[list[Step], list[Step], list[Step]]] = {
     "list": (INT_FILTERS, INT_TRANSFORMS, INT_EXITS),
-    "num": (INT_FILTERS + [_filter("divides", "n % x == 0", "Keep only x that divide n.")], INT_TRANSFORMS, INT_EXITS),
+    # digits and 1..n are never negative: sign parts would be dead code there
+    "num": ([f for f in INT_FILTERS if f.key not in ("pos", "neg")] + [_filter("divides", "n % x == 0", "Keep only x that divide n.")],
+            [t for t in INT_TRANSFORMS if t.key != "abs"], [e for e in INT_EXITS if e.key != "stop_neg"]),
     "chars": (CHAR_FILTERS, CHAR_TRANSFORMS, CHAR_EXITS),
     "words": (WORD_FILTERS, WORD_TRANSFORMS, WORD_EXITS),
 }
@@ -201,10 +214,11 @@ NUM_ACCUMULATORS = [
     Accumulator("sum", "total", "total = 0", "total += {v}", "return total", "Return the sum of the values (0 if none).", "num"),
     Accumulator("count", "count", "count = 0", "count += 1", "return count", "Return how many values there are.", "num"),
     Accumulator("collect", "result", "result = []", "result.append({v})", "return result", "Return the values as a list, in order.", "list"),
-    Accumulator("max", "best", "best = 0", "best = max(best, {v})", "return best", "Return the largest value, or 0 if that is larger.", "num"),
-    Accumulator("min", "low", "low = 0", "low = min(low, {v})", "return low", "Return the smallest value, or 0 if that is smaller.", "num"),
+    # max/min start from k, not 0: a constant start makes the answer the same for most inputs
+    Accumulator("max", "best", "best = k", "best = max(best, {v})", "return best", "Return the largest value, or k if that is larger.", "num", True),
+    Accumulator("min", "low", "low = k", "low = min(low, {v})", "return low", "Return the smallest value, or k if that is smaller.", "num", True),
     Accumulator("product", "prod", "prod = 1", "prod *= {v}", "return prod", "Return the product of the values (1 if none).", "num"),
-    Accumulator("first", None, None, "return {v}", "return None", "Return the first value, or None if there is none.", "any"),
+    Accumulator("first", None, None, "return {v}", "return -1", "Return the first value, or -1 if there is none.", "any"),
     Accumulator("last", "last", "last = None", "last = {v}", "return last", "Return the last value, or None if there is none.", "any"),
 ]
 STR_ACCUMULATORS = [
@@ -230,7 +244,7 @@ POSTS = {  # accumulator kind -> steps on variable {a}
     ],
     "str": [
         Step("p_upper", "Make the result uppercase.", ("{a} = {a}.upper()",)),
-        Step("p_strip", "Remove spaces at both ends of the result.", ("{a} = {a}.strip()",)),
+        Step("p_reverse_str", "Reverse the result.", ("{a} = {a}[::-1]",)),
     ],
     "any": [],
 }
@@ -256,7 +270,7 @@ def _draw_composition(rng: random.Random, n_ops: int, with_post: bool) -> Compos
             continue  # a break would leave only the inner loop, which "stop" does not describe
         pool = {"filter": filters, "transform": transforms, "exit": exits}[kind]
         step = rng.choice(pool)
-        if step.key in (s.key for s in ops) or (kind == "exit" and any(s.lines[-1] == ">break" for s in ops)):
+        if any(step.key in group and any(s.key in group for s in ops) for group in EXCLUSIVE_GROUPS) or step.key in (s.key for s in ops):
             continue
         ops.append(step)
     rng.shuffle(ops)
@@ -282,7 +296,7 @@ def _bind(comp: Composition, var: str, rng: random.Random) -> Composition:
         return Step(step.key, step.phrase.format(v=var, c=c), lines, step.opens_block, step.uses_k)
 
     acc = comp.accumulate
-    acc = Accumulator(acc.key, acc.var, acc.init, acc.update.format(v=var), acc.final, acc.phrase, acc.kind)
+    acc = Accumulator(acc.key, acc.var, acc.init, acc.update.format(v=var), acc.final, acc.phrase, acc.kind, acc.uses_k)
     return Composition(comp.domain, fill(comp.iterate), [fill(s) for s in comp.ops], acc, fill(comp.post) if comp.post else None)
 
 
@@ -340,8 +354,11 @@ def _random_input(domain: str, rng: random.Random, uses_k: bool, edge: int | Non
             xs = edges[edge]
         else:
             xs = [rng.randint(-6, 12) for _ in range(rng.randint(1, 6 if pairs else 8))]
+            # values at the boundaries the filters test (k, 0) make off-by-one mutants visible
             if uses_k and rng.random() < 0.5:
                 xs.insert(rng.randint(0, len(xs)), k)
+            if rng.random() < 0.3:
+                xs.insert(rng.randint(0, len(xs)), 0)
         value: Any = list(xs)
     elif domain == "num":
         edges = [0, 7, 10, 1005]
@@ -386,8 +403,14 @@ def _make_problem(rng: random.Random, comp: Composition, pid: str) -> Problem | 
         tests.append(TestCase.call(args, expected=expected))
         if len(tests) == N_TESTS:
             break
-    if len({repr(t.expected) for t in tests}) < MIN_DISTINCT_OUTPUTS:
+    outputs = collections.Counter(repr(t.expected) for t in tests)
+    if len(outputs) < MIN_DISTINCT_OUTPUTS or outputs.most_common(1)[0][1] > MAX_SAME_OUTPUT * len(tests):
         return None
+    if comp.uses_k:  # the answer must depend on the data, not on k alone (min of values > k is just k)
+        empty = {"list": [], "num": 0, "chars": "", "words": ""}[comp.domain]
+        same = sum(func(empty, t.args[1]) == t.expected for t in tests)
+        if same > MAX_SAME_OUTPUT * len(tests):
+            return None
     example = next((t for t in tests[5:] if t.expected not in (None, 0, "", [])), tests[-1])
     call = f"{name}({', '.join(repr(a) for a in example.args)})"
     doc = "\n    ".join([*phrases, f">>> {call}", repr(example.expected)])
