@@ -124,11 +124,11 @@ class HFPolicy(Policy):
         Base models: the prompt itself, or the task as a docstring for instruct problems."""
         if not self.chat:
             if problem.style == "completion":
-                return problem.prompt
+                return _without_trailing_whitespace(problem.prompt)
             return '"""\n' + problem.prompt.strip().replace('"""', "'''") + '\n"""\n'
         if problem.style == "completion":
             user = "Complete the following Python function.\n\n```python\n" + problem.prompt.rstrip() + "\n```"
-            opening = "```python\n" + problem.prompt
+            opening = "```python\n" + _without_trailing_whitespace(problem.prompt)
         else:
             hint = "" if problem.entry_point else "\n\nThe program reads standard input and writes standard output."
             user = problem.prompt.strip() + hint
@@ -279,6 +279,16 @@ class HFPolicy(Policy):
         if return_logprobs:
             return Completion(text=text, token_ids=list(ids), logprobs=list(lps), finish_reason=reason, meta=meta)
         return Completion(text=text, finish_reason=reason, meta=meta)
+
+
+def _without_trailing_whitespace(prompt: str) -> str:
+    """The prompt minus its trailing newline/indent. BPE vocabularies merge a newline with the next
+    line's indentation ("\\n    " is one token), so a prompt ending in a bare "\\n" tells the model the next
+    line starts at column 0: SmolLM2 then closes the code block at once. Ending at the docstring's closing
+    quotes lets the model write the newline and indentation itself; the completion then starts with
+    "\\n", and ``problem.prompt + completion`` is still the program (with one extra blank line, which is
+    neutral)."""
+    return prompt.rstrip(" \t\n")
 
 
 def _cache_of(out):
