@@ -1,0 +1,46 @@
+"""Sandbox configuration: one pydantic model, every field documented once."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Isolation = Literal["full", "rlimits-only"]
+
+
+class SandboxConfig(BaseModel):
+    """How the sandbox runs samples. Per-problem limits (CPU seconds, memory) come from the Problem."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256,
+                         description="zygote processes, each running one sample at a time (default: one per core)")
+    isolation: Isolation = Field(default="full", description=(
+        "full: namespaces + read-only filesystem + unprivileged uid + seccomp (needs root, namespaces, "
+        "libseccomp; start-up fails naming what is missing). rlimits-only: rlimits, process-group kill and a "
+        "private cwd only; for code you already trust or a host that is itself a disposable sandbox"))
+    cgroup: Literal["auto", "required", "off"] = Field(default="auto", description=(
+        "cgroup v1 memory+pids limits per worker: auto uses them when writable, required fails without them"))
+    wall_time_factor: float = Field(default=3.0, ge=1.0, le=100.0,
+                                    description="wall-clock budget of a test = factor * problem.time_limit_s + wall_time_extra_s")
+    wall_time_extra_s: float = Field(default=1.0, ge=0.0, le=60.0,
+                                     description="wall seconds added to every test's budget (start-up, a loaded machine)")
+    stdout_limit_bytes: int = Field(default=8 << 20, ge=1024, le=1 << 30, description="stdout a child may write before output_limit")
+    stderr_limit_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 30, description="stderr a child may write before output_limit")
+    result_limit_bytes: int = Field(default=16 << 20, ge=1024, le=1 << 30,
+                                    description="encoded return values a child may send before output_limit")
+    max_processes: int = Field(default=32, ge=1, le=4096, description="processes+threads a sample may have (RLIMIT_NPROC, pids cgroup)")
+    file_size_limit_mb: int = Field(default=16, ge=1, le=1 << 16, description="largest file a sample may write (RLIMIT_FSIZE)")
+    open_files: int = Field(default=256, ge=16, le=1 << 16, description="file descriptors a sample may hold (RLIMIT_NOFILE)")
+    tmp_size_mb: int = Field(default=64, ge=1, le=1 << 16, description="size of each worker's private tmpfs /tmp")
+    tmp_inodes: int = Field(default=4096, ge=16, le=1 << 24, description="files a worker's private /tmp may hold")
+    float_rel_tol: float = Field(default=1e-6, ge=0, le=1, description="relative tolerance when comparing floats (values and stdout tokens)")
+    float_abs_tol: float = Field(default=1e-6, ge=0, le=1, description="absolute tolerance when comparing floats (values and stdout tokens)")
+    coverage: bool = Field(default=False, description="record the program lines executed (Result.lines_executed)")
+    hide_paths: list[str] | None = Field(default=None, description=(
+        "directories replaced by an empty read-only tmpfs inside the sandbox; None hides site-packages, the "
+        "user site and the current directory (where datasets and expected outputs tend to live)"))
+    stderr_excerpt_chars: int = Field(default=1000, ge=0, le=1 << 20, description="stderr kept in each failing TestResult")
+    start_timeout_s: float = Field(default=60.0, gt=0, le=600, description="how long a zygote may take to start")

@@ -1,0 +1,351 @@
+"""``Sandbox``: run untrusted programs against a problem's tests and return trusted verdicts.
+
+    with Sandbox() as sandbox:
+        result = sandbox.run(program, problem)          # one sample
+        results = sandbox.run_many([(program, problem), ...])   # all workers busy
+        result = await sandbox.arun(program, problem)   # from asyncio
+
+Each worker is a warm zygote (see zygote.py) that forks a fresh isolated child per request. The child
+gets only the test inputs; this process holds the expected outputs and decides every verdict
+(grade.py). A worker that dies is replaced, its sample reported as infra_error once and retried once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterable
+
+from pydantic import ValidationError
+
+from codeprm.errors import CodeprmError
+from codeprm.problems.model import Problem
+from codeprm.sandbox import grade, wire
+from codeprm.sandbox.config import SandboxConfig
+from codeprm.sandbox.result import Result, TestResult
+from codeprm.sandbox.worker import WorkerDied, Zygote
+
+log = logging.getLogger("codeprm.sandbox")
+
+
+class Sandbox:
+    def __init__(self, config: SandboxConfig | None = None, **overrides: Any):
+        try:
+            self.config = (config or SandboxConfig()).model_copy(update=overrides) if overrides else (config or SandboxConfig())
+            SandboxConfig.model_validate(self.config.model_dump())
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise CodeprmError(f"sandbox option '{'.'.join(map(str, err['loc']))}': {err['msg']}") from None
+        self._idle: queue.Queue[Zygote] = queue.Queue()
+        self._workers: list[Zygote] = []
+        self._closed = False
+        self._lock = threading.Lock()
+        try:
+            with ThreadPoolExecutor(self.config.workers) as pool:
+                started = list(pool.map(lambda i: _try(Zygote, self.config, i), range(self.config.workers)))
+        except BaseException:
+            raise
+        errors = [z for z in started if isinstance(z, BaseException)]
+        for z in started:
+            if isinstance(z, Zygote):
+                self._workers.append(z)
+                self._idle.put(z)
+        if errors:
+            self.close()
+            raise errors[0]
+        self.mechanisms = self._workers[0].mechanisms
+        log.info("sandbox: isolation=%s, %d workers; %s", self.config.isolation, len(self._workers),
+                 "; ".join(f"{k}: {v}" for k, v in self.mechanisms.items()))
+        self._pool = ThreadPoolExecutor(self.config.workers, thread_name_prefix="codeprm-sandbox")
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if hasattr(self, "_pool"):
+            self._pool.shutdown(wait=True)
+        for z in self._workers:
+            z.kill()
+
+    def __del__(self) -> None:  # a forgotten close() must not leak zygotes
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    # ---- public API ------------------------------------------------------------------------------
+    def run(self, program: str, problem: Problem, coverage: bool | None = None) -> Result:
+        """Run ``program`` against every test of ``problem``; blocks for a free worker."""
+        self._check(program, problem)
+        if self._closed:
+            raise CodeprmError("this Sandbox is closed")
+        worker = self._idle.get()
+        try:
+            return _Run(self.config, worker, program, problem,
+                        self.config.coverage if coverage is None else coverage).result()
+        finally:
+            self._idle.put(worker)
+
+    def run_many(self, pairs: Iterable[tuple[str, Problem]], coverage: bool | None = None,
+                 on_result: Callable[[int, Result], None] | None = None) -> list[Result]:
+        """Results in input order; every worker busy until the list is done."""
+        pairs = list(pairs)
+        for program, problem in pairs:
+            self._check(program, problem)
+        results: list[Result | None] = [None] * len(pairs)
+
+        def one(index: int) -> None:
+            results[index] = self.run(*pairs[index], coverage=coverage)
+            if on_result is not None:
+                on_result(index, results[index])
+
+        for future in [self._pool.submit(one, i) for i in range(len(pairs))]:
+            future.result()
+        return results  # type: ignore[return-value]
+
+    async def arun(self, program: str, problem: Problem, coverage: bool | None = None) -> Result:
+        """``run`` for asyncio code: the event loop stays free while a worker runs the sample."""
+        self._check(program, problem)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, lambda: self.run(program, problem, coverage))
+
+    # ---- input checks ----------------------------------------------------------------------------
+    @staticmethod
+    def _check(program: Any, problem: Any) -> None:
+        if not isinstance(program, str):
+            raise CodeprmError(f"a program must be text (str), not {type(program).__name__}")
+        if not isinstance(problem, Problem):
+            raise CodeprmError(f"expected a Problem, not {type(problem).__name__}")
+        if not problem.tests:
+            raise CodeprmError(f"problem {problem.id!r} has no tests")
+        if not 0 < problem.time_limit_s <= 600:
+            raise CodeprmError(f"problem {problem.id!r}: time_limit_s must be in (0, 600], got {problem.time_limit_s}")
+        if not 16 <= problem.memory_limit_mb <= 65536:
+            raise CodeprmError(f"problem {problem.id!r}: memory_limit_mb must be in [16, 65536], got {problem.memory_limit_mb}")
+        for i, test in enumerate(problem.tests):
+            if test.kind not in ("call", "stdio", "assert"):
+                raise CodeprmError(f"problem {problem.id!r}: test {i} has unknown kind {test.kind!r}")
+            if test.kind != "stdio" and not problem.entry_point:
+                raise CodeprmError(f"problem {problem.id!r}: {test.kind} test {i} needs an entry_point")
+
+
+def _try(fn, *args):
+    try:
+        return fn(*args)
+    except BaseException as exc:  # noqa: BLE001 - reported by the caller after the others started
+        return exc
+
+
+class _Run:
+    """One sample: as many child runs as it takes (call/assert tests share a child; a child that dies
+    mid-way is restarted after the test it died on; each stdio test gets its own child)."""
+
+    def __init__(self, config: SandboxConfig, worker: Zygote, program: str, problem: Problem, coverage: bool):
+        self.config, self.worker, self.program, self.problem, self.coverage = config, worker, program, problem, coverage
+        self.n_lines = program.count("\n") + 1
+        self.tests: list[TestResult | None] = [None] * len(problem.tests)
+        self.lines: set[int] = set()
+        self.error_line: int | None = None
+        self.cpu_limit_s = problem.time_limit_s
+        self.wall_s = config.wall_time_factor * problem.time_limit_s + config.wall_time_extra_s
+        self.stderr = ""
+
+    def result(self) -> Result:
+        start = time.monotonic()
+        calls = [i for i, t in enumerate(self.problem.tests) if t.kind != "stdio"]
+        while calls:
+            calls = self._run_calls(calls)
+        for i, t in enumerate(self.problem.tests):
+            if t.kind == "stdio" and self.tests[i] is None:
+                self._run_stdio(i)
+        return Result(problem_id=self.problem.id, tests=self.tests, error_line=self.error_line,
+                      lines_executed=sorted(self.lines) if self.coverage else None, time_s=time.monotonic() - start)
+
+    # ---- talking to the worker -------------------------------------------------------------------
+    def _request(self, tests: list[dict], stdio: bool, stdin: str = "") -> tuple[dict, bytes, bytes, bytes] | None:
+        n_frames = 1 if stdio else len(tests) + 1
+        req = {
+            "program": self.program, "entry_point": self.problem.entry_point, "tests": tests,
+            "test_setup": self.problem.test_setup, "stdio": stdio, "stdin": stdin, "coverage": self.coverage,
+            "wall_s": self.wall_s, "cpu_s": max(1, math.ceil(self.cpu_limit_s * n_frames)),
+            "mem_bytes": self.problem.memory_limit_mb << 20, "expected_frames": n_frames,
+            "stdout_cap": self.config.stdout_limit_bytes, "stderr_cap": self.config.stderr_limit_bytes,
+            "result_cap": self.config.result_limit_bytes, "fsize_bytes": self.config.file_size_limit_mb << 20,
+            "open_files": self.config.open_files, "processes": self.config.max_processes,
+        }
+        for attempt in (1, 2):  # a dead worker or failed child set-up: replace and retry once
+            try:
+                reply = self.worker.request(req, timeout_s=self.wall_s * (n_frames + 1) + 30)
+                if not reply[0].get("infra"):
+                    return reply
+                why = reply[0]["infra"]
+            except WorkerDied as exc:
+                why = str(exc)
+                try:
+                    self.worker.restart()
+                except CodeprmError as restart_exc:
+                    why += f"; restart failed: {restart_exc}"
+            log.warning("sandbox infra error on %s (attempt %d): %s", self.problem.id, attempt, why)
+        self._infra = why
+        return None
+
+    def _set(self, index: int, status: str, detail: str = "", time_s: float = 0.0, trusted: bool = True) -> None:
+        excerpt = "" if status == "pass" else self.stderr[-self.config.stderr_excerpt_chars:] if self.config.stderr_excerpt_chars else ""
+        self.tests[index] = TestResult(status=status, detail=detail[:1000], time_s=time_s, stderr=excerpt, trusted=trusted)
+
+    def _note_exception(self, rec: dict) -> None:
+        line = rec.get("line")
+        if self.error_line is None and type(line) is int and 1 <= line <= self.n_lines and rec.get("syntax") != 1:
+            self.error_line = line
+        elif self.error_line is None and rec.get("syntax") == 1 and type(line) is int:
+            self.error_line = max(1, min(line, self.n_lines))
+
+    # ---- call and assert tests -------------------------------------------------------------------
+    def _run_calls(self, pending: list[int]) -> list[int]:
+        tests = []
+        for i in pending:
+            t = self.problem.tests[i]
+            if t.kind == "call":
+                try:
+                    tests.append({"i": i, "kind": "call", "args": wire.to_tree(list(t.args)), "kwargs": wire.to_tree(dict(t.kwargs))})
+                except wire.Unencodable as exc:
+                    raise CodeprmError(f"problem {self.problem.id!r}: test {i} input is not a builtin value ({exc})") from None
+            else:
+                tests.append({"i": i, "kind": "assert", "code": t.code})
+        reply = self._request(tests, stdio=False)
+        if reply is None:
+            for i in pending:
+                self._set(i, "infra_error", self._infra, trusted=self.problem.tests[i].kind == "call")
+            return []
+        header, blob, _out, err = reply
+        self.stderr = err.decode("utf-8", "replace")
+        times = header.get("frame_times", [])
+        try:
+            records = grade.decode_records(blob)
+        except grade.Malformed as exc:
+            records, malformed = [], str(exc)
+        else:
+            malformed = ""
+        if not malformed and records and records[0].get("loaded") != 1:
+            first = records[0]
+            if first.get("i") == pending[0] and "err" in first:  # the program failed to load: every test fails
+                status, detail = grade.exception_status(first)
+                self._note_exception(first)
+                self.lines.update(grade.record_lines(first, self.n_lines))
+                for i in pending:
+                    self._set(i, status, detail, trusted=self.problem.tests[i].kind == "call")
+                return []
+            malformed = "first record is not the load record"
+        if not records or malformed:
+            status, detail = ("runtime_error", f"result stream tampered with ({malformed})") if malformed else grade.death_status(header, self.cpu_limit_s)
+            for i in pending:  # died before the program finished loading: no test can run
+                self._set(i, status, detail, time_s=header.get("wall_s", 0.0), trusted=self.problem.tests[i].kind == "call")
+            return []
+        self.lines.update(grade.record_lines(records[0], self.n_lines))
+        pos = 0
+        for k, rec in enumerate(records[1:], start=1):
+            if pos >= len(pending) or rec.get("i") != pending[pos]:
+                for i in pending[pos:]:
+                    self._set(i, "runtime_error", "result stream tampered with (unexpected record)",
+                              trusted=self.problem.tests[i].kind == "call")
+                return []
+            elapsed = times[k] - times[k - 1] if k < len(times) else 0.0
+            self.lines.update(grade.record_lines(rec, self.n_lines))
+            self._grade_call(pending[pos], rec, elapsed)
+            pos += 1
+        if pos == len(pending):
+            return []
+        died = pending[pos]
+        status, detail = grade.death_status(header, self.cpu_limit_s)
+        elapsed = header.get("wall_s", 0.0) - (times[len(records) - 1] if len(times) >= len(records) else 0.0)
+        self._set(died, status, detail, time_s=max(0.0, elapsed), trusted=self.problem.tests[died].kind == "call")
+        return pending[pos + 1:]
+
+    def _grade_call(self, index: int, rec: dict, elapsed: float) -> None:
+        test = self.problem.tests[index]
+        trusted = test.kind == "call"
+        if "err" in rec:
+            status, detail = grade.exception_status(rec)
+            if test.kind == "assert" and rec.get("err") == "AssertionError":
+                status = "fail"
+            self._note_exception(rec) if status != "fail" else None
+            self._set(index, status, detail, elapsed, trusted)
+        elif test.kind == "assert":
+            ok = rec.get("assert") == 1
+            self._set(index, "pass" if ok else "runtime_error", "" if ok else "malformed assert record", elapsed, trusted=False)
+        elif "unenc" in rec:
+            self._set(index, "fail", f"returned a value that is not a builtin value: {str(rec['unenc'])[:200]}", elapsed)
+        elif "ok" in rec:
+            try:
+                actual = grade.decode_value(rec["ok"])
+            except ValueError as exc:
+                self._set(index, "runtime_error", f"result stream tampered with ({exc})", elapsed)
+                return
+            if grade.values_equal(actual, test.expected, self.config.float_rel_tol, self.config.float_abs_tol):
+                self._set(index, "pass", "", elapsed)
+            else:
+                self._set(index, "fail", f"expected {_short(test.expected)}, got {_short(actual)}", elapsed)
+        else:
+            self._set(index, "runtime_error", "malformed result record", elapsed)
+
+    # ---- stdin/stdout tests ----------------------------------------------------------------------
+    def _run_stdio(self, index: int) -> None:
+        test = self.problem.tests[index]
+        reply = self._request([{"i": index, "kind": "stdio"}], stdio=True, stdin=test.stdin)
+        if reply is None:
+            self._set(index, "infra_error", self._infra)
+            return
+        header, blob, out, err = reply
+        self.stderr = err.decode("utf-8", "replace")
+        wall = header.get("wall_s", 0.0)
+        try:
+            records = grade.decode_records(blob)
+        except grade.Malformed as exc:
+            self._set(index, "runtime_error", f"result stream tampered with ({exc})", wall)
+            return
+        rec = records[0] if records else None
+        if rec is not None:
+            self.lines.update(grade.record_lines(rec, self.n_lines))
+        if rec is not None and rec.get("i") == index and "err" in rec:
+            status, detail = grade.exception_status(rec)
+            self._note_exception(rec)
+            self._set(index, status, detail, wall)
+            if status == "syntax_error":  # no other stdio test can do better
+                for j, t in enumerate(self.problem.tests):
+                    if t.kind == "stdio" and self.tests[j] is None:
+                        self._set(j, status, detail)
+            return
+        normal_end = (rec is not None and rec.get("i") == index and rec.get("exit") == 0) or (
+            rec is None and header.get("exit") == 0 and not header.get("timeout") and not header.get("output_limit"))
+        if not normal_end:
+            if rec is not None and not (rec.get("i") == index and rec.get("exit") == 0):
+                self._set(index, "runtime_error", "result stream tampered with (unexpected record)", wall)
+            else:
+                status, detail = grade.death_status(header, self.cpu_limit_s)
+                self._set(index, status, detail, wall)
+            return
+        if header.get("output_limit"):
+            self._set(index, "output_limit", f"{header['output_limit']} exceeded its cap", wall)
+            return
+        text = out.decode("utf-8", "replace")
+        if grade.stdout_matches(text, test.stdout, self.config.float_rel_tol, self.config.float_abs_tol):
+            self._set(index, "pass", "", wall)
+        else:
+            self._set(index, "fail", f"expected stdout {_short(test.stdout)}, got {_short(text)}", wall)
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."

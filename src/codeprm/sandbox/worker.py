@@ -1,0 +1,190 @@
+"""Host-side handle of one zygote process: start it, send requests, kill and replace it."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import select
+import site
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+from codeprm.errors import CodeprmError
+from codeprm.sandbox.config import SandboxConfig
+
+ZYGOTE = Path(__file__).with_name("zygote.py")
+
+
+class WorkerDied(Exception):
+    """The zygote stopped answering (crashed, killed, or exceeded the host-side deadline)."""
+
+
+class Missing(CodeprmError):
+    """A required isolation mechanism is unavailable."""
+
+
+def default_hide_paths() -> list[str]:
+    paths = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], site.getusersitepackages(), os.getcwd()}
+    stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
+    # never hide the standard library or a directory holding it
+    return sorted(p for p in paths if p and p != "/" and not (stdlib + "/").startswith(os.path.realpath(p) + "/"))
+
+
+def _own_cgroup(controller: str) -> Path | None:
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if controller in controllers.split(","):
+                return Path("/sys/fs/cgroup", controller) / path.lstrip("/")
+    except OSError:
+        return None
+    return None
+
+
+class Zygote:
+    def __init__(self, config: SandboxConfig, index: int):
+        self.config = config
+        self.index = index
+        self.cgroups: dict[str, str] = {}
+        self.tmp_root = f"/tmp/codeprm-{os.getpid()}-{index}-{random.randrange(1 << 30)}"
+        self.mechanisms: dict[str, str] = {}
+        self.proc: subprocess.Popen | None = None
+        self._start()
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+    def _make_cgroups(self) -> None:
+        if self.config.cgroup == "off":
+            return
+        name = f"codeprm-{os.getpid()}-{self.index}-{random.randrange(1 << 30)}"
+        problems = []
+        for controller in ("memory", "pids"):
+            base = _own_cgroup(controller)
+            try:
+                if base is None or not base.is_dir():
+                    raise OSError(f"no cgroup v1 '{controller}' hierarchy")
+                path = base / name
+                path.mkdir()
+                self.cgroups[controller] = str(path)
+                if controller == "pids":
+                    (path / "pids.max").write_text(str(self.config.max_processes + 8))
+            except OSError as exc:
+                problems.append(f"{controller}: {exc}")
+        if problems and self.config.cgroup == "required":
+            self._remove_cgroups()
+            raise Missing(f"cgroup limits are required but unavailable ({'; '.join(problems)}); "
+                          "use Sandbox(cgroup='auto') to run with rlimits alone")
+
+    def _remove_cgroups(self) -> None:
+        for path in self.cgroups.values():
+            for _ in range(50):
+                try:
+                    for pid in Path(path, "cgroup.procs").read_text().split():
+                        try:
+                            os.kill(int(pid), 9)
+                        except ProcessLookupError:
+                            pass
+                    os.rmdir(path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.01)
+        self.cgroups = {}
+
+    def _start(self) -> None:
+        cfg = self.config
+        self._make_cgroups()
+        import pyseccomp  # only to tell the stdlib-only zygote where it lives
+
+        hide = cfg.hide_paths if cfg.hide_paths is not None else default_hide_paths()
+        zconfig = {
+            "isolation": cfg.isolation,
+            "uid": random.randrange(1_000_000, 2_000_000_000),  # a uid no real account has, one per worker
+            "tmp_root": "/tmp/s" if cfg.isolation == "full" else self.tmp_root,
+            "tmp_size_mb": cfg.tmp_size_mb,
+            "tmp_inodes": cfg.tmp_inodes,
+            "hide_paths": hide,
+            "expose_paths": sorted({sys.base_prefix, sys.prefix}),
+            "cgroups": self.cgroups,
+            "extra_sys_path": [str(Path(pyseccomp.__file__).parent)],
+        }
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-B", str(ZYGOTE)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL, env=env, close_fds=True, start_new_session=True, cwd="/",
+        )
+        try:
+            self._send(zconfig)
+            hello = json.loads(self._read_frame(time.monotonic() + cfg.start_timeout_s))
+        except WorkerDied as exc:
+            self.kill()
+            raise CodeprmError(f"sandbox worker failed to start ({exc})") from None
+        if not hello.get("ok"):
+            self.kill()
+            raise Missing(
+                f"sandbox isolation 'full' needs {hello.get('missing')} ({hello.get('why')}); "
+                "run where it is available or opt into the weaker Sandbox(isolation='rlimits-only')"
+            )
+        self.mechanisms = hello["mechanisms"]
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, 9)
+            except (ProcessLookupError, PermissionError):
+                pass
+            self.proc.kill()
+            self.proc.wait()
+            for stream in (self.proc.stdin, self.proc.stdout):
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+            self.proc = None
+        self._remove_cgroups()
+        if self.config.isolation != "full":
+            import shutil
+
+            shutil.rmtree(self.tmp_root, ignore_errors=True)
+
+    def restart(self) -> None:
+        self.kill()
+        self._start()
+
+    # ---- protocol --------------------------------------------------------------------------------
+    def _send(self, obj: dict) -> None:
+        data = json.dumps(obj).encode()
+        try:
+            self.proc.stdin.write(len(data).to_bytes(4, "big") + data)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as exc:
+            raise WorkerDied(f"could not write to the zygote: {exc}") from None
+
+    def _read_exact(self, n: int, deadline: float) -> bytes:
+        fd = self.proc.stdout.fileno()
+        chunks = []
+        while n:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise WorkerDied("the zygote did not answer in time")
+            chunk = os.read(fd, min(n, 1 << 20))
+            if not chunk:
+                raise WorkerDied(f"the zygote exited (code {self.proc.poll()})")
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def _read_frame(self, deadline: float) -> bytes:
+        return self._read_exact(int.from_bytes(self._read_exact(4, deadline), "big"), deadline)
+
+    def request(self, req: dict, timeout_s: float) -> tuple[dict, bytes, bytes, bytes]:
+        if self.proc is None or self.proc.poll() is not None:
+            raise WorkerDied("the zygote is not running")
+        self._send(req)
+        deadline = time.monotonic() + timeout_s
+        header = json.loads(self._read_frame(deadline))
+        return header, self._read_frame(deadline), self._read_frame(deadline), self._read_frame(deadline)

@@ -1,0 +1,92 @@
+"""The zygote: a warm interpreter that forks one isolated child per request and supervises it.
+
+Started by the trusted parent as ``python -I -S zygote.py`` (stdlib only; no codeprm, no site). It never
+runs user code itself and never sees expected outputs. Start-up, once: pre-import common stdlib
+modules, enter private mount and network namespaces, make every mount read-only, put a small tmpfs on
+/tmp, hide configured paths, compile the seccomp filter to BPF. Per request: fork; the child drops to
+this worker's own unprivileged uid, applies rlimits and the BPF filter, and runs ``child.run``. The
+zygote enforces the wall clock (per record), caps the output pipes, kills the child's process group
+(and anything left in its cgroup), reaps everything, and relays raw bytes to the parent.
+
+Channel to the parent: frames of a 4-byte big-endian length + payload. Request: one JSON frame. Reply:
+a JSON header frame, then three raw frames (result records, stdout, stderr).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Common stdlib modules, imported once here so that children find them already loaded.
+PREIMPORT = (
+    "abc array bisect calendar cmath collections collections.abc copy dataclasses datetime decimal enum "
+    "fractions functools hashlib heapq io itertools json math numbers operator queue random re statistics "
+    "string struct textwrap time typing unicodedata traceback types contextlib codecs ctypes"
+).split()
+
+
+def read_exact(fd: int, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int) -> bytes:
+    return read_exact(fd, int.from_bytes(read_exact(fd, 4), "big"))
+
+
+def write_frames(fd: int, *payloads: bytes) -> None:
+    data = b"".join(len(p).to_bytes(4, "big") + p for p in payloads)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def main() -> None:
+    # The parent channel moves to high fds; 0/1 become /dev/null so nothing the zygote prints can
+    # corrupt the protocol, and children get fresh 0/1/2 anyway.
+    chan_in, chan_out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    import json
+
+    config = json.loads(read_frame(chan_in))
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:0] = [here, *config.get("extra_sys_path", [])]
+    import importlib
+
+    for name in PREIMPORT:
+        importlib.import_module(name)
+    import child  # noqa: E402 - needs sys.path set above; all imported before paths get hidden
+    import isolation
+    import supervise
+
+    try:
+        state = isolation.setup_zygote(config)
+    except isolation.Missing as exc:
+        write_frames(chan_out, json.dumps({"ok": False, "missing": exc.args[0], "why": exc.args[1]}).encode())
+        return
+    # Children must not import codeprm's own modules by accident; keep only what the child needs.
+    del sys.path[1:1 + len(config.get("extra_sys_path", []))]
+    for name in [m for m in sys.modules if m in ("pyseccomp",)]:
+        del sys.modules[name]
+    sys.path.remove(here)
+    write_frames(chan_out, json.dumps({"ok": True, "mechanisms": state.mechanisms}).encode())
+    while True:
+        try:
+            request = json.loads(read_frame(chan_in))
+        except EOFError:
+            return
+        header, records, out, err = supervise.run_one(request, state, child.run, [chan_in, chan_out])
+        write_frames(chan_out, json.dumps(header).encode(), records, out, err)
+
+
+if __name__ == "__main__":
+    main()
