@@ -327,6 +327,7 @@ def train(config: RLConfig, *, policy=None, verifier: Verifier | None = None, li
         progress.advance(row)
     progress.close()
     writer.close()
+    export_policy(model, tokenizer, out / "policy")
     if own_verifier and hasattr(verifier, "close"):
         verifier.close()
     summary = {
@@ -334,10 +335,21 @@ def train(config: RLConfig, *, policy=None, verifier: Verifier | None = None, li
         "final_eval_pass1": eval_history[-1][1] if eval_history else None,
         "eval_history": eval_history,
         "out": str(out),
+        "policy": f"hf:{out / 'policy'}",
         "wall_s": time.time() - start_time,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def export_policy(model, tokenizer, directory: Path) -> None:
+    """The trained policy as a plain ``save_pretrained`` directory (LoRA merged), loadable as ``hf:DIR``."""
+    import copy
+
+    if hasattr(model, "merge_and_unload"):
+        model = copy.deepcopy(model).merge_and_unload()
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
 
 
 def _frozen_copy(model):
