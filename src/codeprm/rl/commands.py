@@ -1,0 +1,61 @@
+"""CLI: ``codeprm rl --config FILE.yaml [--steps N] [--set reward.prm_weight_fail=0.5 ...]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def parse_sets(items: list[str]) -> dict:
+    """``KEY=VALUE`` strings as a dict; values are read as YAML scalars (``0.5``, ``true``, ``null``)."""
+    import yaml
+
+    from codeprm.errors import CodeprmError
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CodeprmError(f"--set expects KEY=VALUE (e.g. reward.prm_weight_fail=0.5), got '{item}'")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    @app.command("rl")
+    def rl_command(
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="RLConfig YAML (every field documented in codeprm/rl/config.py)"),
+        policy: Optional[str] = typer.Option(None, "--policy", "-p", help="policy spec: tiny | embedded | hf:PATH"),
+        prm: Optional[str] = typer.Option(None, "--prm", help="PRM checkpoint directory for dense line rewards"),
+        estimator: Optional[str] = typer.Option(None, "--estimator", help="gae | grpo | rloo | process"),
+        critic_init: Optional[str] = typer.Option(None, "--critic-init", help="prm | policy | fresh"),
+        steps: Optional[int] = typer.Option(None, "--steps", help="policy updates"),
+        seed: Optional[int] = typer.Option(None, "--seed"),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="run directory (resumes when it holds a checkpoint)"),
+        resume: Optional[bool] = typer.Option(None, "--resume/--no-resume", help="continue from the run directory's checkpoint"),
+        progress: Optional[bool] = typer.Option(None, "--progress/--no-progress"),
+        sets: list[str] = typer.Option([], "--set", help="override any field, dotted: --set algo.kl_coef=0.05 (repeatable)"),
+        print_config: bool = typer.Option(False, "--print-config", help="print the resolved config as YAML and exit"),
+    ) -> None:
+        """Train a policy with PPO (critic, GAE) or GRPO/RLOO/process advantages on outcome and PRM line rewards."""
+        import json
+
+        from rich.console import Console
+
+        from codeprm.rl.config import RLConfig, build_config
+
+        flags = {"policy": policy, "reward.prm": prm, "algo.estimator": estimator, "critic_init": critic_init, "steps": steps,
+                 "seed": seed, "out": str(out) if out else None, "resume": resume, "progress": progress}
+        overrides = {k: v for k, v in flags.items() if v is not None} | parse_sets(sets)
+        cfg = RLConfig.from_yaml(config, overrides) if config else build_config({}, overrides)
+        if print_config:
+            typer.echo(cfg.to_yaml())
+            return
+        from codeprm.rl.trainer import train
+
+        summary = train(cfg)
+        history = ", ".join(f"{s}:{p:.3f}" for s, p in summary["eval_history"])
+        Console().print(f"[bold]rl done[/bold]: {summary['steps']} steps, held-out pass@1 by step {history}; run dir {summary['out']}")
+        typer.echo(json.dumps({k: summary[k] for k in ("steps", "final_eval_pass1", "out", "policy")}))

@@ -1,0 +1,24 @@
+"""``codeprm rl``: config file + flag overrides, bad values named, printed config round-trips."""
+
+import yaml
+from typer.testing import CliRunner
+
+from codeprm.cli import app
+
+
+def test_rl_cli_overrides_and_errors(tmp_path):
+    cfg = tmp_path / "rl.yaml"
+    cfg.write_text("steps: 3\nalgo:\n  estimator: grpo\nreward:\n  prm_weight_fail: 0.7\n")
+    runner = CliRunner()
+    res = runner.invoke(app, ["rl", "--config", str(cfg), "--steps", "9", "--set", "algo.kl_coef=0.05", "--set", "reward.line_transform=clip", "--print-config"])
+    assert res.exit_code == 0, res.output
+    data = yaml.safe_load(res.output)
+    assert data["steps"] == 9 and data["algo"]["estimator"] == "grpo" and data["algo"]["kl_coef"] == 0.05
+    assert data["reward"]["prm_weight_fail"] == 0.7 and data["reward"]["line_transform"] == "clip"
+    from codeprm.rl.config import build_config
+
+    assert build_config(data).steps == 9  # the printed config loads back
+    res = runner.invoke(app, ["rl", "--config", str(cfg), "--set", "algo.clip_ratio=7"])
+    assert res.exit_code != 0 and "algo.clip_ratio" in str(res.exception) and "le=1" in str(res.exception)
+    res = runner.invoke(app, ["rl", "--config", str(tmp_path / "missing.yaml")])
+    assert res.exit_code != 0 and "not found" in str(res.exception)
