@@ -12,6 +12,7 @@ from codeprm.labels.lines import split_lines
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #1b1b1b; background: #fff; }
+th { text-align: left; font-size: 12px; color: #444; padding: 2px 8px; }
 h1 { font-size: 1.25em; margin: 0 0 .3em; }
 p.meta { color: #555; margin: .2em 0 1em; }
 table.code { border-collapse: collapse; font-family: ui-monospace, 'DejaVu Sans Mono', monospace; font-size: 13px; }
