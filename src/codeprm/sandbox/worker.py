@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import random
@@ -98,19 +99,18 @@ class Zygote:
     def _start(self) -> None:
         cfg = self.config
         self._make_cgroups()
-        import pyseccomp  # only to tell the stdlib-only zygote where it lives
-
         hide = cfg.hide_paths if cfg.hide_paths is not None else default_hide_paths()
+        self.uid = random.randrange(1_000_000, 2_000_000_000) if cfg.isolation == "full" else None  # no real account has it
         zconfig = {
             "isolation": cfg.isolation,
-            "uid": random.randrange(1_000_000, 2_000_000_000),  # a uid no real account has, one per worker
+            "uid": self.uid,
             "tmp_root": "/tmp/s" if cfg.isolation == "full" else self.tmp_root,
             "tmp_size_mb": cfg.tmp_size_mb,
             "tmp_inodes": cfg.tmp_inodes,
             "hide_paths": hide,
             "expose_paths": sorted({sys.base_prefix, sys.prefix}),
             "cgroups": self.cgroups,
-            "extra_sys_path": [str(Path(pyseccomp.__file__).parent)],
+            "extra_sys_path": self._zygote_sys_path(),
         }
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0"}
         self.proc = subprocess.Popen(
@@ -130,6 +130,12 @@ class Zygote:
                 "run where it is available or opt into the weaker Sandbox(isolation='rlimits-only')"
             )
         self.mechanisms = hello["mechanisms"]
+
+    @staticmethod
+    def _zygote_sys_path() -> list[str]:
+        """Where the stdlib-only zygote finds pyseccomp (it runs with -I -S, so without site-packages)."""
+        spec = importlib.util.find_spec("pyseccomp")
+        return [str(Path(spec.origin).parent)] if spec and spec.origin else []
 
     def kill(self) -> None:
         if self.proc is not None:

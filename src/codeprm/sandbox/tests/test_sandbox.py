@@ -1,0 +1,234 @@
+"""The sandbox's API and verdicts on honest programs (the attacks live in test_attacks.py)."""
+
+import asyncio
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from codeprm.errors import CodeprmError
+from codeprm.problems import Problem, TestCase
+from codeprm.sandbox import Sandbox, grade, wire
+from codeprm.sandbox.tests.conftest import HONEST, WRONG, inc_problem
+from codeprm.sandbox.worker import WorkerDied
+
+
+def test_issue_example_api(sb):
+    problem = Problem(id="inc", prompt="", entry_point="f",
+                      tests=[TestCase.call(args=[1], expected=2), TestCase.call(args=[-1], expected=0)])
+    result = sb.run("def f(x):\n    return x + 1\n", problem)
+    assert result.passed and result.pass_rate == 1.0
+    assert [t.status for t in result.tests] == ["pass", "pass"]
+    assert all(t.trusted for t in result.tests)
+
+
+def test_wrong_answer_fails_with_detail(sb):
+    result = sb.run(WRONG, inc_problem())
+    assert not result.passed and [t.status for t in result.tests] == ["fail"] * 3
+    assert "expected 2, got 3" in result.tests[0].detail
+
+
+def test_partial_pass_rate(sb):
+    result = sb.run("def f(x):\n    return 2 if x == 1 else 0\n", inc_problem())
+    assert [t.status for t in result.tests] == ["pass", "pass", "fail"]
+    assert result.pass_rate == pytest.approx(2 / 3)
+
+
+def test_stdio_problem(sb):
+    problem = Problem(id="io", prompt="", entry_point=None,
+                      tests=[TestCase.stdio(stdin="3\n", stdout="4\n"), TestCase.stdio(stdin="9\n", stdout="10")])
+    assert sb.run("print(int(input()) + 1)\n", problem).passed
+    bad = sb.run("print(int(input()) + 2)\n", problem)
+    assert [t.status for t in bad.tests] == ["fail", "fail"]
+    # sys.exit(0) after printing is a normal end for a stdin/stdout program; the output still decides
+    assert sb.run("import sys\nprint(int(sys.stdin.read()) + 1)\nsys.exit(0)\n", problem).passed
+    crash = sb.run("print(int(input()) + 1)\nraise ValueError('late')\n", problem)
+    assert [t.status for t in crash.tests] == ["runtime_error"] * 2 and crash.error_line == 2
+
+
+def test_stdout_comparison_rules():
+    tol = dict(rel_tol=1e-6, abs_tol=1e-6)
+    assert grade.stdout_matches("1 2\r\n3  \n\n\n", "1 2\n3", **tol)
+    assert grade.stdout_matches("0.3333333\n", "0.33333333333\n", **tol)
+    assert grade.stdout_matches("1   2\n", "1 2\n", **tol)
+    assert not grade.stdout_matches("1 2\n", "1\n2\n", **tol)
+    assert not grade.stdout_matches("0.34\n", "0.33\n", **tol)
+    assert not grade.stdout_matches("nan\n", "nan1\n", **tol)
+    assert not grade.stdout_matches("", "0\n", **tol)
+
+
+def test_value_comparison_rules():
+    eq = lambda a, b: grade.values_equal(a, b, 1e-6, 1e-9)  # noqa: E731
+    assert eq(0.1 + 0.2, 0.3) and eq(2, 2.0) and eq(float("nan"), float("nan"))
+    assert not eq((1, 2), [1, 2]) and not eq("1", 1) and not eq(None, 0) and not eq(1.0, True)
+    assert eq({"a": [1.0000000001]}, {"a": [1.0]}) and not eq({"a": 1}, {"b": 1})
+    assert eq({1, 2}, {2, 1}) and not eq({1}, frozenset({1}))
+
+
+def test_float_tolerance_end_to_end(sb):
+    problem = Problem(id="fl", prompt="", entry_point="f", tests=[TestCase.call(args=[], expected=0.3)])
+    assert sb.run("def f():\n    return 0.1 + 0.2\n", problem).passed
+    assert not sb.run("def f():\n    return 0.31\n", problem).passed
+
+
+def test_assert_tests_run_setup_and_are_untrusted(sb):
+    problem = Problem(id="as", prompt="def g(x):\n", entry_point="g", test_setup="def helper(v):\n    return v * 2\n",
+                      tests=[TestCase.assert_("assert candidate(2) == helper(2)"), TestCase.call(args=[3], expected=6)])
+    result = sb.run(problem.program("    return x * 2\n"), problem)
+    assert result.passed
+    assert [t.trusted for t in result.tests] == [False, True]
+    bad = sb.run(problem.program("    return x\n"), problem)
+    assert [t.status for t in bad.tests] == ["fail", "fail"]
+
+
+def test_syntax_error_and_error_line(sb):
+    result = sb.run("def f(x):\n    return x +\n", inc_problem())
+    assert [t.status for t in result.tests] == ["syntax_error"] * 3 and result.error_line == 2
+    boom = sb.run("def f(x):\n    y = 1\n    return [][x]\n", inc_problem())
+    assert {t.status for t in boom.tests} == {"runtime_error"} and boom.error_line == 3
+    assert "IndexError" in boom.tests[0].detail
+
+
+def test_coverage_lines(sb):
+    program = "def f(x):\n    if x > 0:\n        return x + 1\n    return x + 1\n"
+    result = sb.run(program, inc_problem(), coverage=True)
+    assert result.passed and result.lines_executed == [1, 2, 3, 4]
+    assert sb.run(program, inc_problem()).lines_executed is None
+    one = Problem(id="c", prompt="", entry_point="f", tests=[TestCase.call(args=[5], expected=6)])
+    assert sb.run(program, one, coverage=True).lines_executed == [1, 2, 3]
+
+
+def test_timeout_in_one_test_keeps_later_tests(sb):
+    program = "def f(x):\n    while x == 1:\n        pass\n    return x + 1\n"
+    result = sb.run(program, inc_problem(time_limit_s=0.3))
+    assert [t.status for t in result.tests] == ["timeout", "pass", "pass"]
+
+
+def test_memory_limit(sb):
+    result = sb.run("def f(x):\n    b = bytearray(400 << 20)\n    return x + 1\n", inc_problem(memory_limit_mb=64))
+    assert {t.status for t in result.tests} == {"memory"}
+
+
+def test_values_round_trip_through_child(sb):
+    value = {"t": (1, 2.5, None), "s": {1, 2}, "b": b"\x00\xff", "big": 2 ** 200, "c": 1 + 2j, (1, "k"): [True, False],
+             "nan": float("inf"), "f": frozenset({"x"})}
+    problem = Problem(id="rt", prompt="", entry_point="f", tests=[TestCase.call(args=[value], expected=value)])
+    assert sb.run("def f(v):\n    return v\n", problem).passed
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text() | st.binary(),
+                    lambda kids: st.lists(kids) | st.tuples(kids, kids) | st.dictionaries(st.text(), kids), max_leaves=20))
+def test_wire_round_trip(value):
+    back = wire.from_tree(wire.loads(wire.dumps(wire.to_tree(value))))
+    assert type(back) is type(value) and grade.values_equal(back, value, 0, 0)
+
+
+def test_wire_rejects_subclasses_and_depth():
+    class S(str):
+        pass
+
+    for bad in (S("x"), [S("x")], {"k": object()}, True.__class__.__mro__):
+        with pytest.raises(wire.Unencodable):
+            wire.to_tree(bad)
+    deep = []
+    for _ in range(wire.MAX_DEPTH + 5):
+        deep = [deep]
+    with pytest.raises(wire.Unencodable):
+        wire.to_tree(deep)
+    for malformed in (["x"], ["b", 2], ["i", 5], ["l", "ab"], "s", ["d", [[1]]]):
+        with pytest.raises(ValueError):
+            wire.from_tree(malformed)
+
+
+def test_run_many_keeps_order_and_arun(sb):
+    problem = inc_problem()
+    programs = [HONEST if i % 3 else WRONG for i in range(30)]
+    results = sb.run_many([(p, problem) for p in programs])
+    assert [r.passed for r in results] == [p == HONEST for p in programs]
+
+    async def both():
+        return await asyncio.gather(sb.arun(HONEST, problem), sb.arun(WRONG, problem))
+
+    good, bad = asyncio.run(both())
+    assert good.passed and not bad.passed
+
+
+@pytest.mark.parametrize("program, problem, message", [
+    (b"def f(): pass", inc_problem(), "must be text"),
+    ("def f(x): return x", Problem(id="empty", prompt="", entry_point="f", tests=[]), "no tests"),
+    ("x = 1", Problem(id="noentry", prompt="", tests=[TestCase.call(args=[1], expected=1)]), "needs an entry_point"),
+])
+def test_bad_input_is_a_clear_error(sb, program, problem, message):
+    with pytest.raises(CodeprmError, match=message):
+        sb.run(program, problem)
+
+
+def test_limits_out_of_range_rejected(sb):
+    problem = inc_problem()
+    problem.time_limit_s = 10_000  # mutated after validation
+    with pytest.raises(CodeprmError, match="time_limit_s"):
+        sb.run(HONEST, problem)
+    with pytest.raises(CodeprmError, match="wall_time_factor"):
+        Sandbox(workers=1, wall_time_factor=0.1)
+    with pytest.raises(CodeprmError, match="workers"):
+        Sandbox(workers=0)
+
+
+def test_unencodable_test_input_rejected(sb):
+    problem = Problem(id="obj", prompt="", entry_point="f", tests=[TestCase.call(args=[object()], expected=1)])
+    with pytest.raises(CodeprmError, match="not a builtin value"):
+        sb.run(HONEST, problem)
+
+
+def test_missing_mechanism_names_the_weaker_mode(monkeypatch):
+    from codeprm.sandbox.worker import Zygote
+
+    monkeypatch.setattr(Zygote, "_zygote_sys_path", staticmethod(lambda: []))  # as if pyseccomp were absent
+    with pytest.raises(CodeprmError, match=r"seccomp.*rlimits-only"):
+        Sandbox(workers=1)
+
+
+def test_rlimits_only_mode_still_grades(monkeypatch):
+    with Sandbox(workers=1, isolation="rlimits-only", cgroup="off", wall_time_extra_s=0.3) as sandbox:
+        assert sandbox.run(HONEST, inc_problem()).passed
+        assert not sandbox.run(WRONG, inc_problem()).passed
+        assert [t.status for t in sandbox.run("def f(x):\n    while True: pass\n", inc_problem(0.2)).tests][0] == "timeout"
+
+
+def test_dead_worker_is_replaced_and_sample_retried(sb):
+    zygote_pids = {z.proc.pid for z in sb._workers}
+    import os
+    import threading
+
+    def kill_soon():
+        import time
+        time.sleep(0.3)
+        for pid in zygote_pids:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+    killer = threading.Thread(target=kill_soon)
+    killer.start()
+    result = sb.run("import time\ndef f(x):\n    time.sleep(0.15)\n    return x + 1\n", inc_problem(time_limit_s=1.0))
+    killer.join()
+    assert result.passed  # the retry on a fresh zygote graded it
+    assert sb.run(HONEST, inc_problem()).passed and sb.run(HONEST, inc_problem()).passed
+
+
+def test_infra_error_after_two_failures_is_not_a_fail(sb, monkeypatch):
+    from codeprm.sandbox.worker import Zygote
+
+    def broken(self, req, timeout_s):
+        raise WorkerDied("simulated")
+
+    monkeypatch.setattr(Zygote, "request", broken)
+    monkeypatch.setattr(Zygote, "restart", lambda self: None)
+    result = sb.run(HONEST, inc_problem())
+    assert result.infra_error and result.status == "infra_error"
+    assert all(t.status == "infra_error" for t in result.tests) and not any(t.status == "fail" for t in result.tests)
+    monkeypatch.undo()
+    assert sb.run(HONEST, inc_problem()).passed
+
