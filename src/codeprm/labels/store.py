@@ -35,8 +35,11 @@ def _read_identity(path: Path) -> dict | None:
     """The identity a store was made with, read without writing to the file; None if there is no file."""
     if not path.exists():
         return None
+    # A cleanly closed store has no -wal file: read it as immutable so not even -shm/-wal files appear.
+    # After a crash the -wal file holds committed data, so it must be read (read-only) through WAL.
+    wal = path.with_name(path.name + "-wal").exists()
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{path}?{'mode=ro' if wal else 'immutable=1'}", uri=True)
         try:
             row = conn.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
         finally:

@@ -1,0 +1,62 @@
+"""The CLI: bad input is one line on stderr and exit 2; the benchmark summary is computed right."""
+
+import subprocess
+import sys
+
+import pytest
+
+from codeprm.labels.bench import probe_bound, summarize_records
+
+
+def _cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-c", "from codeprm.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-k", "0"], "option 'k'"),
+    (["--benchmark", "nosuch"], "unknown benchmark"),
+    (["--method", "guess"], "option 'method'"),
+])
+def test_label_bad_input_exits_2(tmp_path, args, message):
+    result = _cli("label", "--policy", "reference", "--out", str(tmp_path / "o"), *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "o" / "labels.sqlite").exists()
+
+
+def test_label_refuses_a_store_of_another_configuration(tmp_path):
+    from codeprm.labels.store import LabelStore
+
+    out = tmp_path / "o"
+    with LabelStore(out / "labels.sqlite", {"policy": "reference", "method": "linear"}):
+        pass
+    before = (out / "labels.sqlite").read_bytes()
+    result = _cli("label", "--policy", "reference", "--benchmark", "synth:heldout", "--out", str(out), "--limit", "1")
+    assert result.returncode == 2 and "another configuration" in result.stderr
+    assert (out / "labels.sqlite").read_bytes() == before
+
+
+def _record(lines, passed=False, b=(8, 2, 3), lin=(16, 4, 3), beyond=False, violation=False):
+    return {"lines": lines, "passed": passed, "beyond_policy": beyond, "linear_violation": violation,
+            "binary_rollouts": b[0], "binary_probes": b[1], "binary_first_error": b[2],
+            "linear_rollouts": lin[0], "linear_probes": lin[1], "linear_first_error": lin[2]}
+
+
+def test_summarize_records():
+    records = [
+        _record(4),
+        _record(20, b=(10, 5, 7), lin=(40, 20, 7)),
+        _record(20, b=(10, 5, 9), lin=(40, 20, 6), violation=True),  # disagreement
+        _record(20, passed=True, b=(0, 0, None), lin=(0, 0, None)),
+        _record(3, b=(2, 1, None), lin=(2, 1, None), beyond=True),
+    ]
+    report = summarize_records(records)
+    assert report["responses"] == 5 and report["failing"] == 4 and report["searched"] == 3
+    assert report["first_error_agreement"] == pytest.approx(2 / 3)
+    assert report["binary_rollouts_per_response"] == pytest.approx(30 / 5)
+    assert report["linear_rollouts_per_response"] == pytest.approx(98 / 5)
+    assert report["long_binary_over_linear"] == pytest.approx(20 / 80) and report["long_responses"] == 3
+    assert report["monotonic_violations"] == 1 and report["beyond_policy"] == 1 and report["passed"] == 1
+    assert [b["lines"] for b in report["by_length"]] == ["1-3", "4-7", "16-31"]
+    assert probe_bound(16) == 6 and probe_bound(17) == 7 and probe_bound(1) == 2
