@@ -33,6 +33,7 @@ from typing import Any, Callable
 from codeprm.errors import CodeprmError
 from codeprm.problems.asserts import convert_statements, literal_value, segment
 from codeprm.problems.model import Problem, TestCase
+from codeprm.problems.pytest_shim import shim_source
 
 log = logging.getLogger(__name__)
 
@@ -468,8 +469,12 @@ def pytest_module_tests(source: str, tree: ast.Module) -> tuple[list[TestCase], 
     setup: list[str] = ["import types as _types", "solution = _types.SimpleNamespace(**globals())"] if uses_module else []
     tests: list[TestCase] = []
     skipped = 0
+    pytest_names: list[tuple[str, str]] = []
     for stmt in tree.body:
         if _is_solution_import(stmt):
+            continue
+        if _is_pytest_import(stmt):  # replaced by the shim: the sandbox cannot import pytest
+            pytest_names += _pytest_bindings(stmt)
             continue
         if isinstance(stmt, ast.ClassDef) and stmt.name.startswith("Test"):
             skipped += 1  # test classes need pytest's collection; rare in KodCode
@@ -492,7 +497,21 @@ def pytest_module_tests(source: str, tree: ast.Module) -> tuple[list[TestCase], 
         tests.append(TestCase.assert_(f"{code}\n{call}"))
     if skipped:
         log.info("kodcode: skipped %d tests that need pytest fixtures or classes", skipped)
+    if pytest_names:
+        setup.insert(0, shim_source(pytest_names).rstrip())
     return tests, "\n".join(setup)
+
+
+def _is_pytest_import(stmt: ast.stmt) -> bool:
+    if isinstance(stmt, ast.ImportFrom):
+        return stmt.module == "pytest"
+    return isinstance(stmt, ast.Import) and all(a.name == "pytest" for a in stmt.names)
+
+
+def _pytest_bindings(stmt: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
+    if isinstance(stmt, ast.Import):
+        return [(a.asname or "pytest", "") for a in stmt.names]
+    return [(a.asname or a.name, a.name) for a in stmt.names]
 
 
 def _has_context(fn: ast.FunctionDef) -> bool:

@@ -359,7 +359,9 @@ def test_kodcode(tmp_path, fmt):
     assert lsum.tests[:2] == [TestCase.call([[1, 2]], expected=3), TestCase.call([[]], expected=0)]
     assert lsum.tests[2].kind == "assert"  # test_negative needs its `xs = ...`
     assert div.entry_point == "safe_div" and len(div.tests) == 3  # the fixture test is skipped
-    assert "import pytest" in div.test_setup and "def helper" in div.test_setup and "solution" not in div.test_setup
+    # pytest is replaced by a shim (the sandbox cannot import it); helpers stay
+    assert "import pytest" not in div.test_setup and "pytest = _codeprm_pytest" in div.test_setup
+    assert "def helper" in div.test_setup and "solution" not in div.test_setup
     if same_as_jsonl(tmp_path, fmt, problems, load_kodcode, KOD_ROWS):
         return
     for p in problems:
@@ -379,3 +381,34 @@ def test_bad_input_is_a_one_line_error(tmp_path):
     (tmp_path / "notes.txt").write_text("hi")
     with pytest.raises(CodeprmError, match="expected a .jsonl"):
         load_mbpp(str(tmp_path / "notes.txt"))
+
+
+def test_pytest_shim_behaves_like_pytest():
+    from codeprm.problems.pytest_shim import shim_source
+
+    ns: dict = {}
+    exec(shim_source([("pytest", ""), ("raises", "raises"), ("approx", "approx")]), ns)
+    pytest_ = ns["pytest"]
+    with pytest_.raises(ZeroDivisionError) as info:
+        1 / 0
+    assert info.type is ZeroDivisionError
+    with pytest.raises(AssertionError, match="DID NOT RAISE"):
+        with pytest_.raises(ValueError):
+            pass
+    with pytest.raises(AssertionError, match="does not match"):
+        with pytest_.raises(ValueError, match="^bad"):
+            raise ValueError("good")
+    with pytest.raises(KeyError):  # another exception type propagates
+        with pytest_.raises(ValueError):
+            raise KeyError("x")
+    ns["raises"](ZeroDivisionError, lambda: 1 / 0)
+    assert 0.1 + 0.2 == ns["approx"](0.3) and [0.1 + 0.2, 1] == pytest_.approx([0.3, 1])
+    assert 0.31 != pytest_.approx(0.3) and {"a": 1.0} == pytest_.approx({"a": 1.0 + 1e-9})
+
+    @pytest_.mark.parametrize("a", [1])
+    @pytest_.mark.slow
+    @pytest_.fixture
+    def f():
+        return 7
+
+    assert f() == 7 and set(ns) - {"__builtins__"} == {"_codeprm_pytest", "pytest", "raises", "approx"}
