@@ -29,7 +29,8 @@ from pydantic import BaseModel, Field
 
 from codeprm.errors import CodeprmError
 from codeprm.policy.base import Completion, Policy
-from codeprm.policy.stops import BASE_MODEL_STOPS, DEMO_STOPS, FENCE_STOP, find_stop
+from codeprm.policy.prompts import base_prompt, base_stops, chat_stops, without_trailing_whitespace
+from codeprm.policy.stops import find_stop
 from codeprm.problems import Problem
 
 DEFAULT_SYSTEM_PROMPT = "You are an expert Python programmer. Answer with a single Python code block."
@@ -123,12 +124,10 @@ class HFPolicy(Policy):
         ``problem.prompt`` for completion-style problems, so ``program = prompt + completion`` still holds).
         Base models: the prompt itself, or the task as a docstring for instruct problems."""
         if not self.chat:
-            if problem.style == "completion":
-                return _without_trailing_whitespace(problem.prompt)
-            return '"""\n' + problem.prompt.strip().replace('"""', "'''") + '\n"""\n'
+            return base_prompt(problem)
         if problem.style == "completion":
             user = "Complete the following Python function.\n\n```python\n" + problem.prompt.rstrip() + "\n```"
-            opening = "```python\n" + _without_trailing_whitespace(problem.prompt)
+            opening = "```python\n" + without_trailing_whitespace(problem.prompt)
         else:
             hint = "" if problem.entry_point else "\n\nThe program reads standard input and writes standard output."
             user = problem.prompt.strip() + hint
@@ -138,13 +137,7 @@ class HFPolicy(Policy):
         return head + opening
 
     def default_stop(self, problem: Problem) -> list[str]:
-        """Chat: the closing fence (+ demo code after a completed function). Base: see ``stops.py``;
-        instruct programs print and may have a ``__main__`` guard, so demo stops are not used there."""
-        if self.chat:
-            return [FENCE_STOP, *DEMO_STOPS] if problem.style == "completion" else [FENCE_STOP]
-        if problem.style == "completion":
-            return [*BASE_MODEL_STOPS, *DEMO_STOPS, "\n" + FENCE_STOP]
-        return ['\n"""', "\n" + FENCE_STOP]
+        return chat_stops(problem) if self.chat else base_stops(problem)
 
     # ---- generation --------------------------------------------------------------------------------
 
@@ -279,16 +272,6 @@ class HFPolicy(Policy):
         if return_logprobs:
             return Completion(text=text, token_ids=list(ids), logprobs=list(lps), finish_reason=reason, meta=meta)
         return Completion(text=text, finish_reason=reason, meta=meta)
-
-
-def _without_trailing_whitespace(prompt: str) -> str:
-    """The prompt minus its trailing newline/indent. BPE vocabularies merge a newline with the next
-    line's indentation ("\\n    " is one token), so a prompt ending in a bare "\\n" tells the model the next
-    line starts at column 0: SmolLM2 then closes the code block at once. Ending at the docstring's closing
-    quotes lets the model write the newline and indentation itself; the completion then starts with
-    "\\n", and ``problem.prompt + completion`` is still the program (with one extra blank line, which is
-    neutral)."""
-    return prompt.rstrip(" \t\n")
 
 
 def _cache_of(out):

@@ -155,7 +155,7 @@ def test_base_model_prompts_and_stops(tiny_policy):
     assert not tiny_policy.chat
     completion = Problem(id="p", prompt="def f(x):\n", entry_point="f")
     instruct = Problem(id="q", prompt="Read n and print n squared.", style="instruct")
-    assert tiny_policy.prompt_for(completion) == completion.prompt
+    assert tiny_policy.prompt_for(completion) == "def f(x):"  # trailing newline left to the model
     assert "\ndef " in tiny_policy.default_stop(completion)
     assert "\nprint(" not in tiny_policy.default_stop(instruct)  # stdin programs print
     assert "Read n and print n squared." in tiny_policy.prompt_for(instruct)
@@ -181,7 +181,7 @@ def test_chat_prompts_open_a_code_block_holding_the_prompt(tiny_dir):
     completion = Problem(id="p", prompt="def f(x):\n    \"\"\"Double x.\"\"\"\n", entry_point="f")
     instruct = Problem(id="q", prompt="Read n and print n squared.", style="instruct")
     text = policy.prompt_for(completion)
-    assert text.endswith("assistant\n```python\n" + completion.prompt)
+    assert text.endswith("assistant\n```python\n" + completion.prompt.rstrip())
     assert "<s>user\nComplete the following Python function." in text
     assert policy.default_stop(completion)[0] == "```" and "\ndef " not in policy.default_stop(completion)
     assert policy.prompt_for(instruct).endswith("standard output.</s>\n<s>assistant\n```python\n")
