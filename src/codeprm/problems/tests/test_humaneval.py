@@ -200,3 +200,17 @@ def test_convert_row_handles_reversed_comparison_and_kwargs():
     assert p.tests[:2] == [TestCase.call(args=[1], kwargs={"b": 2}, expected=3), TestCase.call(args=[-1], expected=-1)]
     assert p.tests[2].kind == "assert" and len(p.tests) == 3
     assert p.test_setup == "import math"  # module-level imports the asserts need
+
+
+def test_problems_cli_convert_roundtrips(tmp_path):
+    from typer.testing import CliRunner
+
+    from codeprm.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "he.jsonl"
+    res = runner.invoke(app, ["problems", "convert", "humaneval:0-9", str(out)])
+    assert res.exit_code == 0, res.output
+    assert load_benchmark(f"jsonl:{out}") == load_humaneval("0-9")
+    res = runner.invoke(app, ["problems", "show", "humaneval", "--id", "HumanEval/53"])
+    assert res.exit_code == 0 and "for i in range(100)" in res.output and "add(0, 1) == 1" in res.output
