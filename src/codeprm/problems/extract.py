@@ -209,8 +209,13 @@ def strip_demos(code: str, extra_local: set[str] = frozenset()) -> str:
     local = _top_level_names(tree) - _imported_names(tree) | set(extra_local)
     lines = code.splitlines()
     drop: set[int] = set()  # 0-based line numbers
+    def test_named(stmt: ast.stmt) -> bool:
+        return isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)) and (stmt.name == "check" or stmt.name.startswith("test"))
+
+    # names the solution itself uses (demos and test functions calling each other do not count)
+    used = {n.id for s in tree.body if keeps(s, local) and not test_named(s) for n in ast.walk(s) if isinstance(n, ast.Name)}
     for stmt in tree.body:
-        if keeps(stmt, local):
+        if keeps(stmt, local) and not (test_named(stmt) and stmt.name not in used | set(extra_local)):
             continue
         first = _first_line(stmt) - 1
         drop.update(range(first, stmt.end_lineno))
@@ -256,7 +261,7 @@ def extract_code(text: str, entry_point: str | None = None, prompt: str | None =
     if prompt is not None and entry_point:
         return as_continuation(prompt, code, entry_point)
     if entry_point:
-        return strip_demos(code)
+        return strip_demos(code, {entry_point})
     return _tidy(code)
 
 
@@ -360,8 +365,10 @@ def _arg_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
 def truncate_completion(prompt: str, completion: str, entry_point: str | None = None) -> str:
     """``completion`` cut where it stops continuing ``prompt``'s function: at the first new top-level
     statement that is not a definition, import or constant (a print, example call, assert,
-    ``if __name__`` block), at a redefinition of something the prompt defines (the prompt repeated), or
-    before trailing text that does not parse. Helper functions after the body are kept."""
+    ``if __name__`` block), at a redefinition of something the prompt defines (the prompt repeated), at
+    test code (``def check``/``def test_*`` nothing calls), or before trailing text that does not parse.
+    Helper functions after the body are kept. The result is always a prefix of ``completion`` (minus
+    trailing blank lines), so the token ids of a sampled completion can be cut to match."""
     original = completion
     lines = completion.splitlines(keepends=True)
     program = None
@@ -382,8 +389,11 @@ def truncate_completion(prompt: str, completion: str, entry_point: str | None = 
     for stmt in tree.body:
         if _first_line(stmt) < first_new:
             continue
-        redefines = isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and stmt.name in prompt_defs
-        if redefines or not keeps(stmt, local):
+        is_def = isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        redefines = is_def and stmt.name in prompt_defs
+        # `def check(candidate)` / `def test_add()` after the body is test code, not a helper
+        test_code = is_def and (stmt.name == "check" or stmt.name.startswith("test")) and stmt.name not in _names_used_before(tree, stmt)
+        if redefines or test_code or not keeps(stmt, local):
             cut_line = _first_line(stmt)
             break
     if cut_line is None:
@@ -401,7 +411,21 @@ def truncate_completion(prompt: str, completion: str, entry_point: str | None = 
 
 
 def _rstrip_lines(code: str) -> str:
-    return code.rstrip() + "\n" if code.strip() else ""
+    """``code`` without trailing blank lines, still a prefix of itself (RL keeps the completion's tokens,
+    so a truncated completion must be a prefix of what was generated)."""
+    lines = code.splitlines(keepends=True)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "".join(lines)
+
+
+def _names_used_before(tree: ast.Module, stop: ast.stmt) -> set[str]:
+    used: set[str] = set()
+    for stmt in tree.body:
+        if stmt is stop:
+            break
+        used.update(n.id for n in ast.walk(stmt) if isinstance(n, ast.Name))
+    return used
 
 
 def _cut_points(lines: list[str]) -> list[int]:

@@ -97,6 +97,11 @@ if __name__ == "__main__":
     assert run(code, "add", 2, 3) == 5
 
 
+def test_test_functions_in_the_answer_are_dropped():
+    text = "```python\ndef add(a, b):\n    return a + b\n\ndef test_add():\n    assert add(1, 2) == 3\n\ndef check(f):\n    assert f(0, 0) == 0\n\ntest_add()\ncheck(add)\n```"
+    assert extract_code(text, "add") == "def add(a, b):\n    return a + b\n"
+
+
 def test_stdio_program_is_kept_whole():
     text = "```python\nimport sys\n\ndef main():\n    n = int(sys.stdin.readline())\n    print(n * 2)\n\nif __name__ == \"__main__\":\n    main()\n```"
     code = extract_code(text)
@@ -194,6 +199,17 @@ def test_truncate_keeps_nested_code_and_indented_comments():
     assert run(PROMPT + out, "add", 1, 2) == 3
 
 
+def test_truncate_keeps_trailing_spaces_of_the_last_kept_line():
+    comp = "    return a + b   \n\n\nprint(add(1, 2))\n"
+    out = truncate_completion(PROMPT, comp, "add")
+    assert out == "    return a + b   \n" and comp.startswith(out)
+
+
+def test_truncate_keeps_a_test_named_helper_the_body_calls():
+    comp = "    return testing(a) + b\n\n\ndef testing(x):\n    return x\n\nprint(1)\n"
+    assert truncate_completion(PROMPT, comp, "add") == "    return testing(a) + b\n\n\ndef testing(x):\n    return x\n"
+
+
 def test_truncate_prompt_ending_mid_line():
     prompt = "def add(a, b):\n    return a"
     assert truncate_completion(prompt, " + b\nprint(add(1, 2))\n", "add") == " + b\n"
@@ -206,6 +222,7 @@ _HELPERS = ["", "\n\ndef helper(x):\n    return x\n", "\n\nclass Box:\n    pass\
 _JUNK = [
     "", "\n\nprint(add(1, 2))\n", "\n\nassert add(1, 1) == 2\n", "\n\nif __name__ == '__main__':\n    add(1, 2)\n",
     "\n\nThe function above adds two numbers.\n", "\n\n" + PROMPT, "\n\nfor i in range(3):\n    add(i, i)\n", "\n\nadd(",
+    "\n\ndef check(candidate):\n    assert candidate(1, 2) == 3\n\ncheck(add)\n", "\n\ndef test_add():\n    assert add(1, 1) == 2\n",
 ]
 
 
@@ -214,7 +231,7 @@ _JUNK = [
 def test_truncation_recovers_body_and_helpers(body, helper, junk1, junk2):
     comp = body + helper + junk1 + junk2
     out = truncate_completion(PROMPT, comp, "add")
-    assert out == (body + helper).rstrip() + "\n"
+    assert out == (body + helper).rstrip() + "\n" and comp.startswith(out)
     assert truncate_completion(PROMPT, out, "add") == out  # idempotent
     assert run(PROMPT + out, "add", 2, 3) == 5
 
