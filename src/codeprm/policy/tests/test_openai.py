@@ -72,7 +72,7 @@ class FakeServer(BaseHTTPRequestHandler):
 def server():
     handler = type("Handler", (FakeServer,), {"requests": [], "fail_next": []})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield handler, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
