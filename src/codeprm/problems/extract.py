@@ -251,21 +251,23 @@ def extract_code(text: str, entry_point: str | None = None, prompt: str | None =
     chosen = _choose(blocks, entry_point)
     if chosen is not None:
         code = _with_helpers(chosen, blocks)
-        if not _parses(code):  # an unterminated fence cut mid-line, or prose after the code
-            code = _longest_parsing_prefix(code.splitlines()) or code
     elif blocks and not any(_is_python_block(b) for b in blocks) and not _CODE_START.search(text):
         code = blocks[-1].code  # only non-Python fences, e.g. ```cpp; hand it over as written
     else:
         code = _unfenced_code(text)
-    code = textwrap.dedent(code)
+    first = next((line for line in code.splitlines() if line.strip()), "")
+    indented = first[:1] in (" ", "\t")  # an answer that is only the indented body of the function
+    code = _dedent(code)
+    if chosen is not None and not _parses(code):  # an unterminated fence cut mid-line, or prose after
+        code = _longest_parsing_prefix(code.splitlines()) or code
     if prompt is not None and entry_point:
-        return as_continuation(prompt, code, entry_point)
+        return as_continuation(prompt, code, entry_point, indented)
     if entry_point:
         return strip_demos(code, {entry_point})
     return _tidy(code)
 
 
-def as_continuation(prompt: str, code: str, entry_point: str) -> str:
+def as_continuation(prompt: str, code: str, entry_point: str, indented: bool = False) -> str:
     """Turn a chat answer into a continuation of a completion-style ``prompt``.
 
     When the answer restates the entry function with the prompt's parameter names, the result is its
@@ -279,24 +281,22 @@ def as_continuation(prompt: str, code: str, entry_point: str) -> str:
     except SyntaxError:
         tree = None
     if tree is None or not _defines(code, entry_point):
-        if _looks_like_body(code):
-            return _tidy(textwrap.indent(textwrap.dedent(code), indent))
+        if indented or (tree is not None and _has_bare_return(tree.body)):
+            return _tidy(_reindent(code, indent))
         return _after_prompt(prompt, strip_demos(code))
-    prompt_params = _params(prompt, entry_point)
+    prompt_fn = _prompt_function(prompt, entry_point)
     target = next((s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.name == entry_point), None)
-    if target is None or prompt_params is None or _arg_names(target) != prompt_params:
+    if target is None or prompt_fn is None or _arg_names(target) != _arg_names(prompt_fn):
         return _after_prompt(prompt, strip_demos(code, {entry_point}))
     lines = code.splitlines()
-    body = target.body
-    if len(body) > 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-        body = body[1:]  # the prompt already has the docstring
+    body = _new_statements(target.body, prompt_fn.body)
     body_text = "\n".join(lines[_first_line(body[0]) - 1 : target.end_lineno])
     # keep comment lines directly above the first body statement
     k = _first_line(body[0]) - 2
     while k >= target.lineno and lines[k].strip().startswith("#"):
         body_text = lines[k] + "\n" + body_text
         k -= 1
-    body_text = textwrap.indent(textwrap.dedent(body_text), indent)
+    body_text = _reindent(body_text, indent)
     rest_tree = ast.Module(body=[s for s in tree.body if s is not target], type_ignores=[])
     prompt_lines = {line.strip() for line in prompt.splitlines()}
     rest = []
@@ -309,6 +309,30 @@ def as_continuation(prompt: str, code: str, entry_point: str) -> str:
     return _tidy(body_text + ("\n\n\n" + rest_code if rest_code.strip() else ""))
 
 
+def _margin(code: str) -> str:
+    lines = [line for line in code.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    margin = min(len(line) - len(line.lstrip(" \t")) for line in lines)
+    return lines[0][:margin]
+
+
+def _dedent(code: str) -> str:
+    """Remove the common indentation. Unlike ``textwrap.dedent``, whitespace-only lines keep what is
+    beyond the margin, so multi-line strings keep their exact text."""
+    margin = _margin(code)
+    if not margin:
+        return code
+    return "\n".join(line[len(margin):] if line.startswith(margin) else line.lstrip(" \t") for line in code.split("\n"))
+
+
+def _reindent(code: str, indent: str) -> str:
+    """``code`` moved to ``indent``; unchanged when it is already there."""
+    if _margin(code) == indent:
+        return code
+    return "\n".join(indent + line if line else line for line in _dedent(code).split("\n"))
+
+
 def _body_indent(prompt: str) -> str:
     for line in reversed(prompt.splitlines()):
         if line.strip():
@@ -319,15 +343,21 @@ def _body_indent(prompt: str) -> str:
     return "    "
 
 
-def _looks_like_body(code: str) -> bool:
-    first = next((line for line in code.splitlines() if line.strip()), "")
-    if first[:1] in (" ", "\t"):
-        return True
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
-        return False
-    return any(isinstance(s, ast.Return) for s in tree.body)
+def _has_bare_return(stmts: list[ast.stmt]) -> bool:
+    """A ``return``/``yield`` outside any function: the code is a function body."""
+    for stmt in stmts:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if isinstance(stmt, ast.Return):
+            return True
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, (ast.Yield, ast.YieldFrom)):
+            return True
+        children = [c for f in ("body", "orelse", "finalbody") for c in getattr(stmt, f, [])]
+        children += [c for h in getattr(stmt, "handlers", []) for c in h.body]
+        children += [c for case in getattr(stmt, "cases", []) for c in case.body]
+        if _has_bare_return(children):
+            return True
+    return False
 
 
 def _after_prompt(prompt: str, code: str) -> str:
@@ -337,7 +367,8 @@ def _after_prompt(prompt: str, code: str) -> str:
     return code
 
 
-def _params(prompt: str, name: str) -> list[str] | None:
+def _prompt_function(prompt: str, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The prompt's (last) definition of ``name``, parsing a bare ``def f():`` prompt with a stub body."""
     try:
         tree = ast.parse(prompt)
     except SyntaxError:
@@ -345,10 +376,22 @@ def _params(prompt: str, name: str) -> list[str] | None:
             tree = ast.parse(prompt + _body_indent(prompt) + "pass\n")
         except SyntaxError:
             return None
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
-            return _arg_names(node)
-    return None
+    found = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name]
+    return found[-1] if found else None
+
+
+def _new_statements(body: list[ast.stmt], prompt_body: list[ast.stmt]) -> list[ast.stmt]:
+    """``body`` without the leading statements the prompt's function already has (its docstring, an
+    ``import`` placed before it as in HumanEval/115); a restated but reworded docstring goes too."""
+    def is_doc(s: ast.stmt) -> bool:
+        return isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str)
+
+    k = 0
+    while k < len(body) - 1 and k < len(prompt_body) and (ast.dump(body[k]) == ast.dump(prompt_body[k]) or is_doc(body[k]) and is_doc(prompt_body[k])):
+        k += 1
+    if k == 0 and len(body) > 1 and is_doc(body[0]):
+        k = 1
+    return body[k:]
 
 
 def _arg_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import textwrap
 
 from hypothesis import given, settings, strategies as st
 
@@ -250,3 +251,29 @@ def test_extraction_from_fenced_answers_runs(body, before, after, lang):
 def test_fenced_blocks_marks_unterminated():
     blocks = fenced_blocks("```python\na = 1\n```\ntext\n```py\nb = 2")
     assert [(b.lang, b.code, b.closed) for b in blocks] == [("python", "a = 1", True), ("py", "b = 2", False)]
+
+
+def test_body_with_nested_returns_and_blank_lines():
+    body = "    if not a:\n        return b\n\n    total = a + b\n    return total\n"
+    for text in [f"```python\n{body}```", f"```python\n{textwrap.dedent(body)}```"]:
+        cont = extract_code(text, "add", PROMPT)
+        assert run(PROMPT + cont, "add", 0, 3) == 3 and run(PROMPT + cont, "add", 2, 3) == 5
+
+
+def _entry_dump(program: str, entry: str) -> str:
+    return next(ast.dump(n) for n in ast.parse(program).body if isinstance(n, ast.FunctionDef) and n.name == entry)
+
+
+def test_humaneval_answers_round_trip_to_the_reference_function():
+    """Every HumanEval reference, wrapped the ways models write it, comes back as the same function."""
+    from codeprm.problems.humaneval import load_humaneval
+
+    for p in load_humaneval():
+        want = _entry_dump(p.prompt + p.reference, p.entry_point)
+        chat = f"Here you go:\n\n```python\n{(p.prompt + p.reference).strip()}\n\n# Example\nprint({p.entry_point})\n\nif __name__ == '__main__':\n    pass\n```\nDone."
+        assert _entry_dump(extract_code(chat, p.entry_point), p.entry_point) == want, p.id
+        assert _entry_dump(p.prompt + extract_code(chat, p.entry_point, p.prompt), p.entry_point) == want, p.id
+        assert _entry_dump(p.prompt + extract_code(f"```python\n{p.reference}```", p.entry_point, p.prompt), p.entry_point) == want, p.id
+        comp = p.reference + f"\n\ndef check(candidate):\n    assert True\n\ncheck({p.entry_point})\nIt works."
+        cut = truncate_completion(p.prompt, comp, p.entry_point)
+        assert comp.startswith(cut) and _entry_dump(p.prompt + cut, p.entry_point) == want, p.id
