@@ -1,5 +1,9 @@
 """``codeprm bench label``: binary search against the linear scan on the same sampled responses.
 
+Three labelers per response: ``linear`` (the baseline: every prefix), ``binary`` (the default: binary
+search that also takes passing sibling responses and passing rollouts as free evidence) and the plain
+binary search of the paper (``plain_*`` keys), so the evidence's effect is visible on its own.
+
 Both methods share one rollout/verdict cache and the same per-prefix seeds, so they see identical
 f(prefix) values and differ only in which prefixes they probe; rollouts are counted as if uncached
 (K per probed prefix), the cost each method would pay alone. Linear is the baseline: exact, L probes.
@@ -60,8 +64,15 @@ def summarize_records(records: list[dict]) -> dict:
         agree = [r["binary_first_error"] == r["linear_first_error"] for r in searched]
         b, lin = sum(r["binary_rollouts"] for r in rs), sum(r["linear_rollouts"] for r in rs)
         failing = [r for r in rs if not r["passed"]]
+        plain = sum(r.get("plain_rollouts", 0) for r in rs)
+        plain_agree = [r.get("plain_first_error") == r["linear_first_error"] for r in searched]
         return {
             "responses": len(rs), "failing": len(failing), "searched": len(searched),
+            "plain_binary_rollouts_per_response": plain / len(rs) if rs else 0.0,
+            "plain_binary_over_linear": _ratio(plain, lin),
+            "plain_first_error_agreement": sum(plain_agree) / len(plain_agree) if plain_agree else None,
+            "plain_probes_max": max((r.get("plain_probes", 0) for r in failing), default=None),
+            "plain_probe_bound_exceeded": sum(r.get("plain_probes", 0) > probe_bound(r["lines"]) for r in failing),
             "binary_rollouts_per_response": b / len(rs) if rs else 0.0,
             "linear_rollouts_per_response": lin / len(rs) if rs else 0.0,
             "binary_over_linear": _ratio(b, lin),
@@ -82,6 +93,7 @@ def summarize_records(records: list[dict]) -> dict:
     return {
         **overall,
         "long_binary_over_linear": totals(long)["binary_over_linear"] if long else None,
+        "long_plain_binary_over_linear": totals(long)["plain_binary_over_linear"] if long else None,
         "long_responses": len(long),
         "passed": sum(r["passed"] for r in records),
         "beyond_policy": sum(r["beyond_policy"] for r in records),
@@ -111,6 +123,7 @@ def run_label_bench(config: LabelBenchConfig, policy: Any = None, sandbox: Any =
                         max_new_tokens=config.max_new_tokens, seed=config.seed)
     prober = Prober(policy, config.policy, judge, cache, sampling)
     binary, linear = BinaryLabeler(judge, prober), LinearLabeler(judge, prober)
+    plain = BinaryLabeler(judge, prober, use_evidence=False)
     job = LabelConfig(policy=config.policy, benchmark=config.benchmark, k=config.k, samples=config.samples,
                       temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=config.seed)
     records, skipped, fresh = [], 0, 0
@@ -119,18 +132,21 @@ def run_label_bench(config: LabelBenchConfig, policy: Any = None, sandbox: Any =
         with Progress(*columns, disable=not show_progress) as progress:
             task = progress.add_task("", total=len(problems) * config.samples)
             for problem in problems:
-                for i, completion in enumerate(sample_responses(policy, problem, job)):
+                responses = sample_responses(policy, problem, job)
+                for i, completion in enumerate(responses):
                     try:
                         lin = linear.label(problem, completion, i)
-                        b = binary.label(problem, completion, i)
+                        b = binary.label(problem, completion, i, siblings=responses)
+                        p = plain.label(problem, completion, i)
                     except VerdictUnknown:
                         skipped += 1
                     else:
-                        fresh += lin.fresh_rollouts + b.fresh_rollouts
+                        fresh += lin.fresh_rollouts + b.fresh_rollouts + p.fresh_rollouts
                         records.append({
+                            "plain_rollouts": p.rollouts, "plain_probes": p.probes, "plain_first_error": p.first_error,
                             "problem_id": problem.id, "sample_index": i, "lines": len(lin.lines),
                             "scored_lines": sum(v is not None for v in lin.labels) if lin.labeled else None,
-                            "passed": lin.passed, "beyond_policy": lin.beyond_policy,
+                            "passed": lin.passed, "beyond_policy": lin.beyond_policy, "binary_beyond_policy": b.beyond_policy,
                             "binary_rollouts": b.rollouts, "binary_probes": b.probes, "binary_first_error": b.first_error,
                             "linear_rollouts": lin.rollouts, "linear_probes": lin.probes, "linear_first_error": lin.first_error,
                             "linear_violation": lin.monotonic_violation})

@@ -53,12 +53,15 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                          seed=seed, mutants=mutants)
         s = run_label_job(config, out)
         table = Table(title=f"{method} labels: {policy} on {benchmark} (K={k})")
-        for name in ("responses", "labeled", "passed", "rows", "rollouts", "fresh", "rollouts/labeled",
-                     "+1 share" if method != "mc" else "mean value", "monotone viol.", "beyond policy", "infra skipped"):
-            table.add_column(name, justify="right")
-        table.add_row(*map(_fmt, [s.responses, s.labeled, s.passed, s.rows, s.rollouts, s.fresh_rollouts,
-                                  s.rollouts_per_labeled_response, s.positive_fraction, s.monotonic_violations,
-                                  s.beyond_policy, s.skipped_infra]))
+        table.add_column("")
+        table.add_column("value", justify="right")
+        balance = "mean soft label" if method == "mc" else "+1 share of labels"
+        for name, value in [("responses", s.responses), ("responses labeled", s.labeled), ("responses passing", s.passed),
+                            ("rows (with mutants)", s.rows), ("rollouts used (cached counted)", s.rollouts),
+                            ("rollouts generated", s.fresh_rollouts), ("rollouts per labeled response", s.rollouts_per_labeled_response),
+                            (balance, s.positive_fraction), ("monotonicity violations", s.monotonic_violations),
+                            ("beyond policy (f(0)=0)", s.beyond_policy), ("skipped: sandbox infra errors", s.skipped_infra)]:
+            table.add_row(name, _fmt(value))
         Console().print(table)
         Console().print(f"wrote {out}/labels.jsonl|parquet, stepwise.jsonl|parquet, labels.sqlite")
         if s.skipped_infra:
@@ -83,19 +86,21 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         config = _config(LabelBenchConfig, policy=policy, benchmark=benchmark, limit=limit, samples=samples, k=k,
                          temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
         report = run_label_bench(config, cache_path=cache)
-        table = Table(title=f"first-error search, {policy} on {benchmark}, K={k}: binary vs linear (baseline)")
-        for name in ("lines L", "responses", "failing", "binary probes mean/max", "linear probes mean",
-                     "binary roll/resp", "linear roll/resp", "binary/linear", "agreement", "> log2 L+2"):
+        table = Table(title=f"first-error search, {policy} on {benchmark}, K={k}: linear (baseline) vs binary")
+        for name in ("L", "resp", "fail", "linear roll/resp", "plain binary roll/resp", "binary roll/resp",
+                     "plain/ linear", "binary/ linear", "plain agree", "binary agree", "binary probes max", "> log2L+2"):
             table.add_column(name, justify="right")
         for row in [*report["by_length"], {**report, "lines": "all"}]:
             table.add_row(str(row["lines"]), str(row["responses"]), str(row["failing"]),
-                          f"{_fmt(row['binary_probes_mean'], 1)}/{_fmt(row['binary_probes_max'])}",
-                          _fmt(row["linear_probes_mean"], 1), _fmt(row["binary_rollouts_per_response"], 1),
-                          _fmt(row["linear_rollouts_per_response"], 1), _fmt(row["binary_over_linear"]),
-                          _fmt(row["first_error_agreement"], 3), str(row["probe_bound_exceeded"]))
+                          _fmt(row["linear_rollouts_per_response"], 1), _fmt(row["plain_binary_rollouts_per_response"], 1),
+                          _fmt(row["binary_rollouts_per_response"], 1), _fmt(row["plain_binary_over_linear"]),
+                          _fmt(row["binary_over_linear"]), _fmt(row["plain_first_error_agreement"], 3),
+                          _fmt(row["first_error_agreement"], 3), _fmt(row["binary_probes_max"]),
+                          str(row["probe_bound_exceeded"] + row["plain_probe_bound_exceeded"]))
         console = Console()
         console.print(table)
-        console.print(f"L>=16: binary/linear = {_fmt(report['long_binary_over_linear'])} over {report['long_responses']} responses; "
+        console.print(f"L>=16: binary/linear = {_fmt(report['long_binary_over_linear'])} (plain "
+                      f"{_fmt(report['long_plain_binary_over_linear'])}) over {report['long_responses']} responses; "
                       f"passed {report['passed']}, beyond policy {report['beyond_policy']}, monotonicity violations (linear) "
                       f"{report['monotonic_violations']}, infra-skipped {report['skipped_infra']}, fresh rollouts "
                       f"{report['fresh_rollouts']}, {report['wall_s']} s")

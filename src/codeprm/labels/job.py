@@ -79,9 +79,8 @@ def summarize(rows: list[LineLabels], config: LabelConfig, skipped_infra: int = 
 def sample_responses(policy: Any, problem: Problem, config: LabelConfig) -> list[str]:
     """S responses to label, cut where they stop continuing the function."""
     seed = derive_seed(config.seed, "response", problem.id)
-    completions = policy.generate([policy.prompt_for(problem)], n=config.samples, temperature=config.temperature,
-                                  top_p=config.top_p, max_new_tokens=config.max_new_tokens,
-                                  stop=list(policy.default_stop(problem)), seed=seed)[0]
+    completions = policy.complete([problem], n=config.samples, temperature=config.temperature, top_p=config.top_p,
+                                  max_new_tokens=config.max_new_tokens, seed=seed)[0]
     return [clean_completion(problem, c.text) for c in completions]
 
 
@@ -135,7 +134,7 @@ def run_label_job(config: LabelConfig, out: str | Path, policy: Any = None, sand
                     store.put_responses(problem.id, responses)
                 for i in todo:
                     try:
-                        rows = labeler.label_all(problem, responses[i], sample_index=i)
+                        rows = labeler.label_all(problem, responses[i], sample_index=i, siblings=responses)
                     except VerdictUnknown:
                         skipped += 1  # not stored: a rerun retries it
                     else:

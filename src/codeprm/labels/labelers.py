@@ -7,12 +7,13 @@ rollouts; ``mc`` gives Math-Shepherd soft labels (pass fractions); ``mutation`` 
 
 from __future__ import annotations
 
+import bisect
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from codeprm.errors import CodeprmError
 from codeprm.labels.lines import prefix_text, scored_indices, split_lines
-from codeprm.labels.probe import Judge, ProbeOutcome, Prober, program_for
+from codeprm.labels.probe import Judge, ProbeOutcome, Prober, judged_text, program_for
 from codeprm.labels.rows import LineLabels
 from codeprm.labels.search import SearchResult, binary_first_error, linear_first_error, mc_values
 from codeprm.problems import Problem
@@ -53,12 +54,40 @@ class Labeler(ABC):
                           status=verdict.status, method=self.method, k=self.k)
 
     @abstractmethod
-    def label(self, problem: Problem, completion: str, sample_index: int = 0) -> LineLabels:
-        """Labels for one response."""
+    def label(self, problem: Problem, completion: str, sample_index: int = 0, siblings: Sequence[str] = ()) -> LineLabels:
+        """Labels for one response. ``siblings``: the other responses sampled for the problem (the
+        binary search takes a passing one as free evidence that prefixes it shares can be completed)."""
 
-    def label_all(self, problem: Problem, completion: str, sample_index: int = 0) -> list[LineLabels]:
+    def label_all(self, problem: Problem, completion: str, sample_index: int = 0, siblings: Sequence[str] = ()) -> list[LineLabels]:
         """Every row one response yields (mutation adds its mutants)."""
-        return [self.label(problem, completion, sample_index)]
+        return [self.label(problem, completion, sample_index, siblings)]
+
+
+def shared_lines(a: list[str], b: list[str]) -> int:
+    """How many leading lines two texts have in common."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class Evidence:
+    """Passing programs seen so far, as the largest search step whose prefix one of them extends: a
+    program that passes and starts with the response's first r lines shows that every prefix within
+    those r lines can still be completed, with no probe spent on it."""
+
+    def __init__(self, problem: Problem, lines: list[str], scored: list[int]) -> None:
+        self.problem, self.lines, self.scored = problem, lines, scored
+        self.step = -1
+
+    def add(self, passing_completion: str, keep: str = "") -> None:
+        shared = shared_lines(split_lines(judged_text(self.problem, passing_completion, keep)), self.lines)
+        self.step = max(self.step, bisect.bisect_left(self.scored, shared))  # scored lines inside the shared part
+
+    def __call__(self) -> int:
+        return self.step
 
 
 class _RolloutLabeler(Labeler):
@@ -68,14 +97,19 @@ class _RolloutLabeler(Labeler):
     def __init__(self, judge: Judge, prober: Prober) -> None:
         super().__init__(judge, prober, k=prober.sampling.k)
 
-    def _oracle(self, problem: Problem, lines: list[str], scored: list[int], row: LineLabels, soft: bool):
+    def _oracle(self, problem: Problem, lines: list[str], scored: list[int], row: LineLabels, soft: bool,
+                evidence: Evidence | None = None):
         def f(j: int) -> float:
             m = 0 if j == 0 else scored[j - 1] + 1
-            outcome: ProbeOutcome = self.prober.probe(problem, prefix_text(lines, m))
+            prefix = prefix_text(lines, m)
+            outcome: ProbeOutcome = self.prober.probe(problem, prefix)
             row.rollouts += outcome.k
             row.fresh_rollouts += outcome.fresh_rollouts
             if outcome.unknown:
                 raise VerdictUnknown(f"{problem.id}: probe of a {m}-line prefix has only infra-error verdicts")
+            if evidence is not None:
+                for completion in outcome.passing:
+                    evidence.add(completion, keep=prefix)
             return outcome.fraction if soft else float(outcome.passes > 0)
 
         return f
@@ -90,20 +124,25 @@ class _RolloutLabeler(Labeler):
             if j >= 1:
                 row.prefix_values[scored[j - 1]] = value
 
-    def label(self, problem: Problem, completion: str, sample_index: int = 0) -> LineLabels:
+    def label(self, problem: Problem, completion: str, sample_index: int = 0, siblings: Sequence[str] = ()) -> LineLabels:
         row = self.base_row(problem, completion, sample_index)
         scored = scored_indices(row.lines)
         if not scored:
             return row  # nothing but blank/comment lines: nothing to label
-        self._label(problem, row, scored)
+        self._label(problem, row, scored, siblings)
         return row
 
-    def _label(self, problem: Problem, row: LineLabels, scored: list[int]) -> None:
+    def _evidence(self, problem: Problem, row: LineLabels, scored: list[int], siblings: Sequence[str]) -> Evidence | None:
+        return None
+
+    def _label(self, problem: Problem, row: LineLabels, scored: list[int], siblings: Sequence[str] = ()) -> None:
         if row.passed:  # a passing program: every line is on track, no probe needed
             for i in scored:
                 row.labels[i] = 1.0
             return
-        result = self.search(self._oracle(problem, row.lines, scored, row, soft=False), len(scored))
+        evidence = self._evidence(problem, row, scored, siblings)
+        f = self._oracle(problem, row.lines, scored, row, soft=False, evidence=evidence)
+        result = self.search(f, len(scored)) if evidence is None else self.search(f, len(scored), evidence)
         self._apply(row, scored, result)
         if result.first_error is None:
             return  # beyond the policy
@@ -117,8 +156,26 @@ class _RolloutLabeler(Labeler):
 
 
 class BinaryLabeler(_RolloutLabeler):
+    """Binary search for the first error. With ``use_evidence`` (the default) passing sibling responses
+    and passing rollouts count as free f = 1 observations (see ``Evidence``); without it, the plain
+    search of the paper."""
+
     method = "binary"
     search = staticmethod(binary_first_error)
+
+    def __init__(self, judge: Judge, prober: Prober, use_evidence: bool = True) -> None:
+        super().__init__(judge, prober)
+        self.use_evidence = use_evidence
+
+    def _evidence(self, problem: Problem, row: LineLabels, scored: list[int], siblings: Sequence[str]) -> Evidence | None:
+        if not self.use_evidence:
+            return None
+        evidence = Evidence(problem, row.lines, scored)
+        others = [s for s in dict.fromkeys(siblings) if s != row.completion]
+        for sibling, verdict in zip(others, self.judge.verdicts(problem, [program_for(problem, s) for s in others])):
+            if verdict is not None and verdict.passed:
+                evidence.add(sibling)
+        return evidence
 
 
 class LinearLabeler(_RolloutLabeler):
@@ -137,7 +194,7 @@ class MCLabeler(_RolloutLabeler):
     def search(f, n: int) -> SearchResult:  # not used: mc needs the outcome, see _label
         raise NotImplementedError
 
-    def _label(self, problem: Problem, row: LineLabels, scored: list[int]) -> None:
+    def _label(self, problem: Problem, row: LineLabels, scored: list[int], siblings: Sequence[str] = ()) -> None:
         result = mc_values(self._oracle(problem, row.lines, scored, row, soft=True), len(scored), row.passed)
         self._apply(row, scored, result)
         if result.beyond_policy:

@@ -5,7 +5,7 @@ mutant that changes one line and fails the tests is a labeled negative: +1 befor
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, Sequence
 
 from codeprm.labels.lines import is_neutral, scored_indices, split_lines
 from codeprm.labels.labelers import Labeler, VerdictUnknown
@@ -40,7 +40,7 @@ class MutationLabeler(Labeler):
         self.mutants = mutants
         self.seed = seed
 
-    def label(self, problem: Problem, completion: str, sample_index: int = 0) -> LineLabels:
+    def label(self, problem: Problem, completion: str, sample_index: int = 0, siblings: Sequence[str] = ()) -> LineLabels:
         """The response itself: +1 on every scored line if it passes, nothing if it fails."""
         row = self.base_row(problem, completion, sample_index)
         if row.passed:
@@ -48,7 +48,7 @@ class MutationLabeler(Labeler):
                 row.labels[i] = 1.0
         return row
 
-    def label_all(self, problem: Problem, completion: str, sample_index: int = 0) -> list[LineLabels]:
+    def label_all(self, problem: Problem, completion: str, sample_index: int = 0, siblings: Sequence[str] = ()) -> list[LineLabels]:
         row = self.label(problem, completion, sample_index)
         if not row.passed:
             return [row]

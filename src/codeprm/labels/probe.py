@@ -8,7 +8,7 @@ K continuations of ``policy.prompt_for(problem) + prefix`` and judging ``prefix 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from codeprm.labels.cache import ProbeCache, Verdict, content_key
@@ -34,13 +34,18 @@ def clean_completion(problem: Problem, completion: str) -> str:
     return truncate_completion(problem.prompt, completion, problem.entry_point)
 
 
+def judged_text(problem: Problem, completion: str, keep: str = "") -> str:
+    """The part of a completion that runs: cut past the function for completion-style problems.
+    ``keep`` is a prefix that must survive the cut (the probed prefix of a rollout): a cut reaching into
+    it would test a program that does not continue the prefix, so then nothing is cut."""
+    text = clean_completion(problem, completion)
+    return text if text.startswith(keep) else completion
+
+
 def program_for(problem: Problem, completion: str, keep: str = "") -> str:
-    """The program that runs for a completion (instruct answers: the extracted code block). ``keep`` is a
-    prefix of ``completion`` that must survive the cut (the probed prefix of a rollout): a cut reaching
-    into it would test a program that does not continue the prefix, so then nothing is cut."""
+    """The program that runs for a completion (instruct answers: the extracted code block)."""
     if problem.style == "completion":
-        text = clean_completion(problem, completion)
-        return problem.program(text if text.startswith(keep) else completion)
+        return problem.program(judged_text(problem, completion, keep))
     try:
         from codeprm.problems.extract import extract_code
     except ImportError:
@@ -105,6 +110,7 @@ class ProbeOutcome:
     known: int  # rollouts with a verdict (k minus infra-unknown ones)
     k: int
     fresh_rollouts: int  # rollouts actually generated (0 when the probe came from the cache)
+    passing: list[str] = field(default_factory=list)  # prefix + continuation of each passing rollout
 
     @property
     def unknown(self) -> bool:
@@ -146,7 +152,8 @@ class Prober:
 
     def probe(self, problem: Problem, prefix: str) -> ProbeOutcome:
         texts, fresh = self.rollouts(problem, prefix)
-        programs = [program_for(problem, prefix + text, keep=prefix) for text in texts]
-        verdicts = self.judge.verdicts(problem, programs)
-        return ProbeOutcome(passes=sum(bool(v and v.passed) for v in verdicts),
-                            known=sum(v is not None for v in verdicts), k=len(texts), fresh_rollouts=fresh)
+        completions = [prefix + text for text in texts]
+        verdicts = self.judge.verdicts(problem, [program_for(problem, c, keep=prefix) for c in completions])
+        passing = [c for c, v in zip(completions, verdicts) if v is not None and v.passed]
+        return ProbeOutcome(passes=len(passing), known=sum(v is not None for v in verdicts), k=len(texts),
+                            fresh_rollouts=fresh, passing=passing)

@@ -39,25 +39,44 @@ def _violates(values: dict[int, float]) -> bool:
     return False
 
 
-def binary_first_error(f: Oracle, n: int) -> SearchResult:
+def binary_first_error(f: Oracle, n: int, evidence: Callable[[], int] | None = None) -> SearchResult:
     """Binary search assuming ``f`` is monotone (1…1 0…0): f(0) first (beyond-policy check), then at
     most ceil(log2 n) probes. The left end ``lo`` is always a step observed to be 1, so the boundary
     f(first_error - 1) = 1 is confirmed by construction; the right end is an observed 0 or the failing
-    response itself."""
+    response itself.
+
+    ``evidence()``, when given, returns the largest step that a passing program already seen extends
+    (-1 if none): such a step has f = 1 without a probe (a sibling response that passes makes f(0) free;
+    a passing rollout that rewrote the response's next lines lifts ``lo`` past them). It is asked before
+    the search and after each probe that returned 1; evidence beyond an observed 0 is a monotonicity
+    violation and is recorded, not followed."""
     if n < 1:
         raise ValueError("a failing response needs at least one scored line")
-    values: dict[int, float] = {0: float(f(0))}
-    if not values[0]:
-        return SearchResult(n=n, first_error=None, values=values, beyond_policy=True)
-    lo, hi = 0, n
+    values: dict[int, float] = {}
+    known = lambda: -1 if evidence is None else evidence()  # noqa: E731
+    lo = min(known(), n - 1)
+    if lo < 0:
+        values[0] = float(f(0))
+        if not values[0]:
+            return SearchResult(n=n, first_error=None, values=values, beyond_policy=True)
+        lo = max(0, min(known(), n - 1))
+    hi = n
+    violation = False
     while hi - lo > 1:
         mid = (lo + hi) // 2
         values[mid] = float(f(mid))
         if values[mid]:
             lo = mid
+            seen = known()
+            if seen >= hi:
+                violation = True  # a passing program extends a prefix whose rollouts all failed
+            elif seen > lo:
+                lo = seen
         else:
             hi = mid
-    return SearchResult(n=n, first_error=hi, values=values, monotonic_violation=_violates({**values, n: 0.0}))
+            violation = violation or known() >= hi
+    violation = violation or _violates({**values, n: 0.0})
+    return SearchResult(n=n, first_error=hi, values=values, monotonic_violation=violation)
 
 
 def linear_first_error(f: Oracle, n: int) -> SearchResult:

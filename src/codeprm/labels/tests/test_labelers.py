@@ -180,3 +180,15 @@ def test_bad_k_and_method(make_prober):
         make_labeler("nope", prober.judge, prober, 2)
     with pytest.raises(CodeprmError):
         MutationLabeler(prober.judge, k=0)
+
+
+def test_binary_evidence_from_a_passing_sibling(make_prober):
+    spec = SPECS[2]
+    policy = RecordingPolicy(p_bug=0.0)
+    prober = make_prober(policy=policy)
+    plain = BinaryLabeler(prober.judge, prober, use_evidence=False).label(spec.problem, spec.buggy)
+    policy.seen.clear()
+    row = BinaryLabeler(prober.judge, prober).label(spec.problem, spec.buggy, siblings=[spec.buggy, spec.problem.reference])
+    assert row.first_error == plain.first_error == spec.bug_line and row.labels == plain.labels
+    assert row.probes < plain.probes and row.empty_prefix_value is None  # f(0) came free from the sibling
+    assert row.rollouts == 2 * row.probes

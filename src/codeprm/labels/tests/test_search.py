@@ -98,3 +98,31 @@ def test_lines_and_neutrality():
     assert scored_indices(lines) == [0, 3]
     assert prefix_text(lines, 0) == "" and prefix_text(lines, 2) == "    x = 1\n\n"
     assert split_lines("a\nb") == ["a", "b"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 200).flatmap(lambda n: st.tuples(st.just(n), st.integers(1, n), st.lists(st.integers(-1, 10**6), max_size=12))))
+def test_binary_with_sound_evidence_still_equals_linear(case):
+    """Evidence that never claims a step past the true boundary changes only the cost, not the answer."""
+    n, boundary, draws = case
+    answers = iter(min(d, boundary - 1) if d >= 0 else -1 for d in draws)
+    best = [-1]
+
+    def evidence() -> int:
+        best[0] = max(best[0], next(answers, best[0]))  # evidence only grows as passing programs accumulate
+        return best[0]
+
+    f = monotone(boundary)
+    result = binary_first_error(f, n, evidence)
+    assert result.first_error == boundary and not result.monotonic_violation
+    assert result.probes <= binary_first_error(monotone(boundary), n).probes <= math.ceil(math.log2(n)) + 1
+
+
+def test_binary_evidence_skips_f0_and_flags_contradictions():
+    f = monotone(5)
+    result = binary_first_error(f, 10, evidence=lambda: 2)
+    assert 0 not in f.calls and result.first_error == 5 and not result.monotonic_violation
+    # the probe of step 5 fails, yet a passing program turns up that extends step 7: not monotone
+    g = monotone(5)
+    seen = binary_first_error(g, 10, evidence=lambda: 7 if 5 in g.calls else -1)
+    assert g.calls[:2] == [0, 5] and seen.monotonic_violation
