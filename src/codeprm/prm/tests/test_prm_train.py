@@ -26,20 +26,21 @@ def base_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    return write_labels(tmp_path_factory.mktemp("labels"), synthetic_rows(problems=6, samples=4))
+    return write_labels(tmp_path_factory.mktemp("labels"), synthetic_rows(problems=4, samples=2))
 
 
 def config(data_dir, base_dir, out, **kw) -> TrainConfig:
-    defaults = dict(epochs=3, lr=1e-3, batch_size=4, val_frac=0.34, patience=5)
+    defaults = dict(epochs=3, lr=1e-3, batch_size=4, val_frac=0.25, patience=5)
     return TrainConfig(data=str(data_dir), base=str(base_dir), out=str(out), **{**defaults, **kw})
 
 
 def test_split_by_problem_keeps_problems_apart(data_dir):
     rows = load_label_rows(data_dir)
-    train_rows, val_rows = split_by_problem(rows, 0.34, seed=0)
+    train_rows, val_rows = split_by_problem(rows, 0.5, seed=0)
     assert {r.problem_id for r in train_rows}.isdisjoint({r.problem_id for r in val_rows})
     assert len({r.problem_id for r in val_rows}) == 2 and len(train_rows) + len(val_rows) == len(rows)
-    assert split_by_problem(rows, 0.34, seed=0) == (train_rows, val_rows)
+    assert split_by_problem(rows, 0.5, seed=0) == (train_rows, val_rows)
+    assert split_by_problem(rows, 0.0, seed=0) == (rows, [])
 
 
 def test_train_writes_model_checkpoint_and_tensorboard(data_dir, base_dir, tmp_path):
@@ -48,7 +49,7 @@ def test_train_writes_model_checkpoint_and_tensorboard(data_dir, base_dir, tmp_p
     assert [h["epoch"] for h in result.state.history] == [1, 2, 3]
     assert all("val_loss" in h and "val_auroc" in h for h in result.state.history)
     assert result.state.history[-1]["train_loss"] < result.state.history[0]["train_loss"]
-    assert result.train_rows == 16 and result.val_rows == 8
+    assert result.train_rows == 6 and result.val_rows == 2
     for name in ("config.json", "model.safetensors", "value_head.safetensors", "prm_config.json", "checkpoint/last.pt"):
         assert (out / name).is_file(), name
     assert list((out / "tb").glob("events.out.tfevents.*"))
