@@ -260,7 +260,8 @@ def extract_code(text: str, entry_point: str | None = None, prompt: str | None =
     code = _dedent(code)
     if chosen is not None and not _parses(code):  # an unterminated fence cut mid-line, or prose after
         code = _longest_parsing_prefix(code.splitlines()) or code
-    if prompt is not None and entry_point:
+    # a prose prompt (instruct problems) is not code to continue: the answer is the whole program
+    if prompt is not None and entry_point and _prompt_function(prompt, entry_point) is not None:
         return as_continuation(prompt, code, entry_point, indented)
     if entry_point:
         return strip_demos(code, {entry_point})
@@ -410,8 +411,12 @@ def truncate_completion(prompt: str, completion: str, entry_point: str | None = 
     statement that is not a definition, import or constant (a print, example call, assert,
     ``if __name__`` block), at a redefinition of something the prompt defines (the prompt repeated), at
     test code (``def check``/``def test_*`` nothing calls), or before trailing text that does not parse.
-    Helper functions after the body are kept. The result is always a prefix of ``completion`` (minus
-    trailing blank lines), so the token ids of a sampled completion can be cut to match."""
+    Helper functions after the body are kept. The result is a prefix of ``completion`` (minus trailing
+    blank lines), so the token ids of a sampled completion can be cut to match; the one exception is a
+    chat answer in markdown fences, which goes through :func:`extract_code` instead."""
+    if not _parses(prompt + completion) and any(_is_python_block(b) for b in fenced_blocks(completion)):
+        # a chat answer with markdown fences where a continuation was expected: no prefix to cut
+        return extract_code(completion, entry_point, prompt)
     original = completion
     lines = completion.splitlines(keepends=True)
     program = None

@@ -211,6 +211,19 @@ def test_truncate_keeps_a_test_named_helper_the_body_calls():
     assert truncate_completion(PROMPT, comp, "add") == "    return testing(a) + b\n\n\ndef testing(x):\n    return x\n"
 
 
+def test_truncate_hands_a_fenced_chat_answer_to_extract_code():
+    comp = "Here is the code:\n```python\ndef add(a: int, b: int) -> int:\n    return a + b\n```\n"
+    out = truncate_completion(PROMPT, comp, "add")
+    assert out == "    return a + b\n"
+
+
+def test_prose_prompt_of_an_instruct_problem_is_not_continued():
+    prose = "Write a function add(a, b) that returns the sum."
+    for text in ["```python\ndef add(a, b):\n    return a + b\n```", "```python\nimport math\ndef add(a, b):\n    return a + b\nprint(add(1, 2))\n```"]:
+        code = extract_code(text, "add", prose)
+        assert code.lstrip().startswith(("def add", "import math")) and run(code, "add", 1, 2) == 3
+
+
 def test_truncate_prompt_ending_mid_line():
     prompt = "def add(a, b):\n    return a"
     assert truncate_completion(prompt, " + b\nprint(add(1, 2))\n", "add") == " + b\n"
