@@ -128,10 +128,7 @@ def sandbox_verifier(workers: int | None = None) -> Verifier:
     sandbox = Sandbox(**kwargs)
 
     def verify(problems: Sequence[Problem], programs: Sequence[str], coverage: bool = False) -> list[Result]:
-        pairs = list(zip(programs, problems))
-        if coverage:
-            return sandbox.run_many(pairs, coverage=True)
-        return sandbox.run_many(pairs)
+        return sandbox.run_many(list(zip(programs, problems)), coverage=coverage)
 
     verify.close = getattr(sandbox, "close", lambda: None)  # type: ignore[attr-defined]
     return verify

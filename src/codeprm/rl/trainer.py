@@ -58,12 +58,24 @@ def _positions(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 def response_logprobs(model, input_ids, attention_mask, responses, prompt_width: int, temperature: float,
-                      with_entropy: bool = False):
-    """log p(response token) under ``model`` at the sampling temperature, (B, T); and the entropy, (B, T)."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=_positions(attention_mask)).logits  # (B, P+T, V)
-    logits = logits[:, prompt_width - 1 : -1, :] / temperature  # position i predicts token i+1 -> (B, T, V)
+                      with_entropy: bool | str = False):
+    """log p(response token) under ``model`` at the sampling temperature, (B, T); and the entropy, (B, T).
+
+    Only the T+1 last positions go through the LM head (``logits_to_keep``): the prompt's vocabulary
+    logits are never needed, and on a small model they are a large share of the forward and backward cost.
+    Entropy is differentiable only when ``with_entropy="grad"`` (an entropy bonus); "log" computes it
+    without a graph, for logging."""
+    T = responses.shape[1]
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=_positions(attention_mask),
+                   logits_to_keep=T + 1).logits  # (B, T+1, V)
+    logits = logits[:, :-1, :] / temperature  # position i predicts token i+1 -> (B, T, V)
     logprobs = ca.logprobs_from_logits(logits, responses)
-    entropy = ca.entropy_from_logits(logits) if with_entropy else None
+    entropy = None
+    if with_entropy == "grad":
+        entropy = ca.entropy_from_logits(logits)
+    elif with_entropy:
+        with torch.no_grad():
+            entropy = ca.entropy_from_logits(logits.detach())
     return logprobs, entropy
 
 
@@ -273,7 +285,8 @@ def train(config: RLConfig, *, policy=None, verifier: Verifier | None = None, li
                 mb = perm[start : start + algo.minibatch_size]
                 mb_mask, mb_loss_mask = b_mask[mb], b_loss_mask[mb]
                 new_logprobs, new_entropy = response_logprobs(model, ro.input_ids[mb], ro.attention_mask[mb], ro.responses[mb],
-                                                              ro.prompt_width, config.temperature, with_entropy=True)
+                                                              ro.prompt_width, config.temperature,
+                                                              with_entropy="grad" if algo.ent_coef > 0 else "log")
                 pg_loss, info = ca.policy_loss(b_old_logprobs[mb], new_logprobs, b_advantages[mb], mb_loss_mask, algo.clip_ratio)
                 entropy = ca.masked_mean(new_entropy, mb_mask)
                 loss = pg_loss - algo.ent_coef * entropy
