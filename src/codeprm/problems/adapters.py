@@ -200,7 +200,7 @@ def mbpp_problem(row: dict[str, Any], where: str) -> Problem:
     try:
         body = ast.parse(source).body
         converted = convert_statements(source, body, {entry} if entry else set()).tests
-    except SyntaxError:  # a test Python 3 cannot parse: keep the text, the sandbox reports it
+    except (SyntaxError, ValueError):  # a test Python 3 cannot parse: keep the text, the sandbox reports it
         converted = [TestCase.assert_(t) for t in tests]
     prompt = f"{text.strip()}\nYour code should pass this test:\n\n{tests[0].strip()}\n"
     return Problem(
@@ -219,12 +219,12 @@ def _mbpp_entry_point(code: str, tests: list[str]) -> str | None:
     """The function the tests call that the reference defines (the first test decides ties)."""
     try:
         defined = {n.name for n in ast.parse(code).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    except SyntaxError:
+    except (SyntaxError, ValueError):
         defined = set(re.findall(r"^def\s+(\w+)", code, re.M))
     for test in tests:
         try:
             called = [n.func.id for n in ast.walk(ast.parse(test)) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
-        except SyntaxError:
+        except (SyntaxError, ValueError):
             called = re.findall(r"(\w+)\s*\(", test)
         for name in called:
             if name in defined:
@@ -423,8 +423,8 @@ def kodcode_problem(row: dict[str, Any], where: str) -> Problem | None:
     entry = next((i.get("function_name") for i in info if i.get("function_name")), None)
     try:
         tree = ast.parse(test_src)
-    except SyntaxError as exc:
-        raise CodeprmError(f"{where}: field 'test' does not parse (line {exc.lineno}: {exc.msg})") from None
+    except (SyntaxError, ValueError) as exc:
+        raise CodeprmError(f"{where}: field 'test' does not parse (line {getattr(exc, 'lineno', '?')}: {getattr(exc, 'msg', exc)})") from None
     tests, setup = pytest_module_tests(test_src, tree)
     if not tests:
         return None

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 _PY_LANGS = {"", "python", "python3", "py", "py3", "python2", "ipython", "python-repl", "pycon"}
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+#.-]*)[^\n`]*$")
 _CODE_START = re.compile(r"^(?:async\s+def|def|class|import|from\s+[\w.]+\s+import|@[\w.]+)\b")
+# what ast.parse raises on text that is not Python: NUL bytes give ValueError, deep nesting
+# RecursionError or MemoryError
+_PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError)
 _DEMO_CALLS = {"print", "input", "exit", "quit", "breakpoint", "help", "display"}
 
 
@@ -58,7 +61,7 @@ def _parses(code: str) -> bool:
     try:
         ast.parse(code)
         return True
-    except (SyntaxError, ValueError):
+    except _PARSE_ERRORS:
         return False
 
 
@@ -115,7 +118,7 @@ def _with_helpers(chosen: Block, blocks: list[Block]) -> str:
     (answers that split a solution into "helper" and "main function" blocks)."""
     try:
         tree = ast.parse(chosen.code)
-    except SyntaxError:
+    except _PARSE_ERRORS:
         return chosen.code
     defined = _top_level_names(tree)
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
@@ -128,7 +131,7 @@ def _with_helpers(chosen: Block, blocks: list[Block]) -> str:
             continue
         try:
             other = ast.parse(block.code)
-        except SyntaxError:
+        except _PARSE_ERRORS:
             continue
         for stmt in other.body:
             names = _top_level_names(ast.Module(body=[stmt], type_ignores=[]))
@@ -204,7 +207,7 @@ def strip_demos(code: str, extra_local: set[str] = frozenset()) -> str:
     """``code`` without top-level demo statements (and the comment lines right above each)."""
     try:
         tree = ast.parse(code)
-    except SyntaxError:
+    except _PARSE_ERRORS:
         return code
     local = _top_level_names(tree) - _imported_names(tree) | set(extra_local)
     lines = code.splitlines()
@@ -279,7 +282,7 @@ def as_continuation(prompt: str, code: str, entry_point: str, indented: bool = F
     indent = _body_indent(prompt)
     try:
         tree = ast.parse(code)
-    except SyntaxError:
+    except _PARSE_ERRORS:
         tree = None
     if tree is None or not _defines(code, entry_point):
         if indented or (tree is not None and _has_bare_return(tree.body)):
@@ -372,10 +375,10 @@ def _prompt_function(prompt: str, name: str) -> ast.FunctionDef | ast.AsyncFunct
     """The prompt's (last) definition of ``name``, parsing a bare ``def f():`` prompt with a stub body."""
     try:
         tree = ast.parse(prompt)
-    except SyntaxError:
+    except _PARSE_ERRORS:
         try:
             tree = ast.parse(prompt + _body_indent(prompt) + "pass\n")
-        except SyntaxError:
+        except _PARSE_ERRORS:
             return None
     found = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name]
     return found[-1] if found else None
@@ -424,7 +427,7 @@ def truncate_completion(prompt: str, completion: str, entry_point: str | None = 
         candidate = "".join(lines[:k])
         try:
             tree = ast.parse(prompt + candidate)
-        except (SyntaxError, ValueError):
+        except _PARSE_ERRORS:
             continue
         program, completion = prompt + candidate, candidate
         break
@@ -488,6 +491,6 @@ def _cut_points(lines: list[str]) -> list[int]:
 def _prompt_definitions(prompt: str) -> set[str]:
     try:
         tree = ast.parse(prompt)
-    except SyntaxError:
+    except _PARSE_ERRORS:
         return set(re.findall(r"^(?:async\s+)?(?:def|class)\s+(\w+)", prompt, re.M))
     return {s.name for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}

@@ -290,3 +290,14 @@ def test_humaneval_answers_round_trip_to_the_reference_function():
         comp = p.reference + f"\n\ndef check(candidate):\n    assert True\n\ncheck({p.entry_point})\nIt works."
         cut = truncate_completion(p.prompt, comp, p.entry_point)
         assert comp.startswith(cut) and _entry_dump(p.prompt + cut, p.entry_point) == want, p.id
+
+
+_FRAGMENTS = ["```python\n", "```\n", "def add(a, b):\n", "    return a + b\n", "print(1)\n", "if __name__ == '__main__':\n",
+              "    x = [\n", "Some prose.\n", "\n", "class A:\n", "  pass\n", "\x00", "\t", "((((" * 30, '"""', "import os\n", "@dec\n", ")\n"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=12).map("".join) | st.text(max_size=200), st.sampled_from([None, "add"]), st.booleans())
+def test_never_raises_on_garbage(text, entry, with_prompt):
+    assert isinstance(extract_code(text, entry, PROMPT if with_prompt else None), str)
+    assert isinstance(truncate_completion(PROMPT, text, entry), str)
