@@ -19,6 +19,7 @@ from codeprm.problems.asserts import convert_statements, segment
 from codeprm.problems.model import Problem
 
 _DATA = ("data", "HumanEval.jsonl.gz")
+_DROPPED: dict[str, int] = {}  # task id -> `assert True` lines left out (they test nothing)
 
 
 def humaneval_path() -> Path:
@@ -43,6 +44,7 @@ def convert_row(row: dict) -> Problem:
     check = checks[0]
     param = check.args.args[0].arg if check.args.args else "candidate"
     converted = convert_statements(test_src, check.body, {param})
+    _DROPPED[task_id] = converted.dropped
     if param != "candidate":  # assert tests name the entry point `candidate`, as the sandbox binds it
         raise CodeprmError(f"{task_id}: check's parameter is '{param}', expected 'candidate'")
     # Module-level statements other than check run before the assert tests. METADATA is
@@ -107,4 +109,5 @@ def conversion_stats(problems: list[Problem] | None = None) -> dict[str, int]:
         "fully_call_based": sum(all(t.kind == "call" for t in p.tests) for p in problems),
         "call_tests": sum(t.kind == "call" for p in problems for t in p.tests),
         "assert_tests": sum(t.kind == "assert" for p in problems for t in p.tests),
+        "trivial_asserts_dropped": sum(_DROPPED.get(p.id, 0) for p in problems),
     }
