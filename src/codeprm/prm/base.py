@@ -31,7 +31,7 @@ def load_base(spec: str):
         if not (path / "config.json").is_file():
             raise CodeprmError(f"base model directory {path} has no config.json")
         return _load_dir(path)
-    if spec.startswith("hf:"):
+    if spec.startswith("hf:") or "/" in spec or spec.startswith("."):
         raise CodeprmError(f"base model directory {path} does not exist")
     try:
         from codeprm.policy.registry import load_policy

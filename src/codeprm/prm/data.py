@@ -31,6 +31,7 @@ class LabelRow:
     passed: bool
     method: str
     status: str = ""
+    variant: int = 0  # 0: the policy's own sample; > 0: a derived variant (e.g. a mutant), not a candidate
 
     @property
     def soft(self) -> bool:
@@ -100,7 +101,8 @@ def _check(raw: dict, where: str) -> LabelRow:
             raise CodeprmError(f"{where}: '{key}' must be {kind.__name__}, got {type(raw[key]).__name__}")
     row = LabelRow(problem_id=raw["problem_id"], policy_prompt=raw["policy_prompt"], completion=raw["completion"],
                    lines=list(raw["lines"]), labels=list(raw["labels"]), first_error=raw.get("first_error"),
-                   passed=raw["passed"], method=raw["method"], status=str(raw.get("status") or ""))
+                   passed=raw["passed"], method=raw["method"], status=str(raw.get("status") or ""),
+                   variant=int(raw.get("variant") or 0))
     if row.lines != split_lines(row.completion):
         raise CodeprmError(f"{where}: 'lines' are not the completion's physical lines")
     if len(row.labels) != len(row.lines):

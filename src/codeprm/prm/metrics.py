@@ -99,9 +99,10 @@ def line_metrics(rows: Sequence[LabelRow], line_scores: Sequence[Sequence[float 
 
 
 def candidate_groups(rows: Sequence[LabelRow], n: int | None) -> tuple[int, list[list[LabelRow]]]:
-    """(N, the problems' candidate lists): N defaults to the most common number of rows per problem;
-    problems with fewer than N rows are left out, larger groups keep their first N."""
-    groups = list(group_by_problem(rows).values())
+    """(N, the problems' candidate lists): the policy's own samples (variant 0; mutants are not
+    candidates) grouped by problem. N defaults to the most common number of samples per problem;
+    problems with fewer than N samples are left out, larger groups keep their first N."""
+    groups = list(group_by_problem([r for r in rows if r.variant == 0]).values())
     if n is None:
         sizes = [len(g) for g in groups]
         n = max(set(sizes), key=lambda s: (sizes.count(s), s))

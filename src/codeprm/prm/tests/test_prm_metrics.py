@@ -67,3 +67,7 @@ def test_aggregate_and_groups():
     assert n == 8 and [len(g) for g in groups] == [8, 8, 8]
     n, groups = candidate_groups(rows, 3)
     assert n == 3 and len(groups) == 4
+    mutant = row("c", [-1.0], 0, False)
+    mutant.variant = 1  # a mutant of a passing sample is not a policy candidate
+    n, groups = candidate_groups(rows + [mutant] * 6, None)
+    assert n == 8 and len(groups) == 3
