@@ -425,7 +425,7 @@ def kodcode_problem(row: dict[str, Any], where: str) -> Problem | None:
         tree = ast.parse(test_src)
     except (SyntaxError, ValueError) as exc:
         raise CodeprmError(f"{where}: field 'test' does not parse (line {getattr(exc, 'lineno', '?')}: {getattr(exc, 'msg', exc)})") from None
-    tests, setup = pytest_module_tests(test_src, tree)
+    tests, setup = pytest_module_tests(test_src, tree, {i["function_name"] for i in info if i.get("function_name")})
     if not tests:
         return None
     entry = entry or _first_imported(tree)
@@ -456,15 +456,17 @@ def _is_solution_import(stmt: ast.stmt) -> bool:
     return isinstance(stmt, ast.Import) and any(a.name == "solution" for a in stmt.names)
 
 
-def pytest_module_tests(source: str, tree: ast.Module) -> tuple[list[TestCase], str]:
+def pytest_module_tests(source: str, tree: ast.Module, functions: set[str] = frozenset()) -> tuple[list[TestCase], str]:
     """Tests and setup from a pytest module whose code under test comes ``from solution import ...``.
 
-    The imported names are the program's own (assert tests run in its namespace). A ``test_*`` function
+    ``functions``: names under test (KodCode's test_info). The imported names are the program's own (assert tests run in its namespace). A ``test_*`` function
     made only of literal asserts becomes call tests; any other becomes an assert test that defines and
     calls it, expanding ``@pytest.mark.parametrize`` with literal values. Tests that need fixtures are
     skipped. Other module-level code (imports, helpers) becomes ``test_setup``.
     """
-    callees = {a.asname or a.name for s in tree.body if isinstance(s, ast.ImportFrom) and s.module == "solution" for a in s.names}
+    # `from solution import *` names nothing: the functions under test then come from test_info
+    callees = {a.asname or a.name for s in tree.body if isinstance(s, ast.ImportFrom) and s.module == "solution" for a in s.names} - {"*"}
+    callees |= set(functions)
     uses_module = any(isinstance(s, ast.Import) and any(a.name == "solution" for a in s.names) for s in tree.body)
     setup: list[str] = ["import types as _types", "solution = _types.SimpleNamespace(**globals())"] if uses_module else []
     tests: list[TestCase] = []

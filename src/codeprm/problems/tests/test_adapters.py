@@ -154,7 +154,7 @@ KOD_ROWS = [
         "question_id": "Kod_1",
         "question": "Write a function that returns the sum of a list of numbers.",
         "solution": "def list_sum(xs):\n    return sum(xs)\n",
-        "test": "from solution import list_sum\n\ndef test_basic():\n    assert list_sum([1, 2]) == 3\n    assert list_sum([]) == 0\n\ndef test_negative():\n    xs = [-1, -2]\n    assert list_sum(xs) == -3\n",
+        "test": "from solution import *\n\ndef test_basic():\n    assert list_sum([1, 2]) == 3\n    assert list_sum([]) == 0\n\ndef test_negative():\n    xs = [-1, -2]\n    assert list_sum(xs) == -3\n",
         "test_info": [{"function_name": "list_sum", "parameter_list": "(xs)", "function_declaration": "def list_sum(xs):", "docstring": None}],
         "style": "instruct",
         "subset": "Leetcode",
@@ -193,6 +193,15 @@ KOD_ROWS = [
         "test_info": [{"function_name": "safe_div", "parameter_list": "(a, b)", "function_declaration": "def safe_div(a, b):", "docstring": None}],
         "style": "instruct",
         "subset": "Prefill",
+    },
+    {
+        "question_id": "Kod_3",
+        "question": "Write twice(x) returning 2 * x.",
+        "solution": "def twice(x):\n    return 2 * x\n",
+        "test": "import solution\n\ndef test_twice():\n    assert solution.twice(4) == 8\n",
+        "test_info": [{"function_name": "twice", "parameter_list": "(x)", "function_declaration": "def twice(x):", "docstring": "Doubles."}],
+        "style": "complete",
+        "subset": "Filter",
     },
 ]
 
@@ -354,7 +363,8 @@ def test_livecodebench_refuses_pickled_code(tmp_path, monkeypatch):
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
 def test_kodcode(tmp_path, fmt):
     problems = load_kodcode(str(write(tmp_path, "kod", KOD_ROWS, fmt)))
-    lsum, div = problems
+    lsum, div, twice = problems
+    assert [t.kind for t in twice.tests] == ["assert"] and "SimpleNamespace" in twice.test_setup
     assert lsum.entry_point == "list_sum" and "def list_sum(xs):" in lsum.prompt
     assert lsum.tests[:2] == [TestCase.call([[1, 2]], expected=3), TestCase.call([[]], expected=0)]
     assert lsum.tests[2].kind == "assert"  # test_negative needs its `xs = ...`
