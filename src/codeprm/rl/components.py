@@ -51,16 +51,23 @@ def add_lora(model, rank: int):
 
 # ------------------------------------------------------------------------------------------ critic
 class ValueModel(nn.Module):
-    """A transformer backbone (no LM head) and a scalar head: one value per position."""
+    """A transformer backbone (no LM head) and a scalar head: one value per position.
 
-    def __init__(self, backbone: nn.Module, head: nn.Linear):
+    ``squash_scale`` > 0 reads the head as a logit: V = squash_scale * sigmoid(head). A PRM trained with
+    BCE predicts P(the program still passes | prefix); times the outcome reward's scale that *is* the
+    expected outcome return, so the PRM-initialised critic starts on the right scale instead of emitting
+    raw logits."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Linear, squash_scale: float = 0.0):
         super().__init__()
         self.backbone = backbone
         self.head = head
+        self.squash_scale = squash_scale
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor) -> torch.Tensor:
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids).last_hidden_state  # (B, L, H)
-        return self.head(hidden).squeeze(-1).float()  # (B, L)
+        values = self.head(hidden).squeeze(-1).float()  # (B, L)
+        return self.squash_scale * torch.sigmoid(values) if self.squash_scale else values
 
 
 def _hidden_size(model) -> int:
@@ -73,13 +80,15 @@ def _base_transformer(causal_lm) -> nn.Module:
     return base.base_model  # e.g. LlamaForCausalLM.model: the transformer without its LM head
 
 
-def build_critic(init: str, policy_model, prm_dir: str | None) -> ValueModel:
+def build_critic(init: str, policy_model, prm_dir: str | None, outcome_scale: float = 1.0) -> ValueModel:
     """The critic from the PRM checkpoint (its backbone and value head: the paper's "critic initialised
     from the PRM"), from the policy's weights with a zero head (values start at 0), or from scratch."""
     if init == "prm":
         prm = load_prm(prm_dir)
         backbone = _base_transformer(prm.causal_lm())
         head = copy.deepcopy(prm.value_head)
+        squash = outcome_scale if prm.config.loss == "bce" else 0.0
+        return ValueModel(backbone.float(), head.float(), squash_scale=squash)
     else:
         if init == "policy":
             source = policy_model.get_base_model() if hasattr(policy_model, "get_base_model") else policy_model

@@ -188,7 +188,7 @@ def train(config: RLConfig, *, policy=None, verifier: Verifier | None = None, li
         reference = None  # the adapter-free base is the reference
     else:
         reference = _frozen_copy(model)
-    critic = build_critic(config.critic_init, model, rcfg.prm) if config.uses_critic else None
+    critic = build_critic(config.critic_init, model, rcfg.prm, rcfg.outcome_scale) if config.uses_critic else None
     if critic is not None and config.critic_init == "prm":
         check_same_tokenizer(load_prm(rcfg.prm).tokenizer if prm is None else prm.tokenizer, tokenizer, rcfg.prm)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=algo.lr)

@@ -120,3 +120,74 @@ def test_prm_tokenizer_mismatch_is_refused():
     check_same_tokenizer(tiny_tokenizer(), tiny_tokenizer(), "ok")
     with pytest.raises(CodeprmError, match="different tokenizer"):
         check_same_tokenizer(Other(), tiny_tokenizer(), "/some/prm")
+
+
+def save_tiny_prm(path, seed=0, tokenizer=None):
+    from codeprm.prm.model import PRMConfig, ProcessRewardModel
+
+    model, tok = tiny_llama(seed)
+    prm = ProcessRewardModel.from_backbone(model, tokenizer or tok, PRMConfig(mode="prm", loss="bce"))
+    prm.save_pretrained(path)
+    return prm
+
+
+def test_dense_ppo_with_real_prm_checkpoint_and_prm_critic(tmp_path):
+    """The real PRM class end to end: line scores from its head, critic = its backbone + value head."""
+    pytest.importorskip("codeprm.prm.model")
+    from codeprm.rl.components import build_critic, load_prm
+
+    prm_dir = tmp_path / "prm"
+    save_tiny_prm(prm_dir, seed=5)
+    config = base_config(tmp_path, **{"reward.prm": str(prm_dir), "critic_init": "prm", "steps": 2})
+    policy = make_policy()
+    critic = build_critic("prm", policy.model, str(prm_dir))
+    prm = load_prm(str(prm_dir))
+    torch.testing.assert_close(critic.head.weight, prm.value_head.weight)  # the critic starts as the PRM
+    # ... and reads it as P(pass): its value at a line end equals the PRM's score of that line
+    prompt, completion = "def f0(a, b):\n", "    x = a\n    return x\n"
+    enc = prm.encode(prompt, completion)
+    ids = torch.tensor([enc.input_ids])
+    values = critic(ids, torch.ones_like(ids), torch.arange(ids.shape[1])[None])
+    scores = prm.score(prompt, completion)
+    assert values[0, enc.line_positions[1]].item() == pytest.approx(scores[1], abs=1e-5)
+    summary = train_toy_real_prm(config, policy)
+    assert summary["steps"] == 2
+    rows = [json.loads(line) for line in (config.out / "metrics.jsonl").read_text().splitlines() if "reward" in line]
+    assert any(r["line_reward_mean"] != 0 for r in rows)
+    assert all(r["value_loss"] == r["value_loss"] for r in rows)
+
+
+def train_toy_real_prm(config, policy):
+    from codeprm.rl.trainer import train
+
+    return train(config, policy=policy, verifier=toy_verifier, train_problems=PROBLEMS, eval_problems=PROBLEMS[:2])
+
+
+def test_prm_with_another_tokenizer_is_refused(tmp_path):
+    pytest.importorskip("codeprm.prm.model")
+    from codeprm.errors import CodeprmError
+    from codeprm.policy.sft import train_tokenizer
+
+    other = train_tokenizer(["x = 1\n", "y = 2\n"] * 10, 300)
+    prm_dir = tmp_path / "prm"
+    save_tiny_prm(prm_dir, tokenizer=other)
+    config = base_config(tmp_path, **{"reward.prm": str(prm_dir), "critic_init": "prm"})
+    with pytest.raises(CodeprmError, match="different tokenizer"):
+        train_toy_real_prm(config, make_policy())
+
+
+def test_real_sandbox_on_synth_one_step(tmp_path):
+    """Real sandbox verdicts and coverage on synth problems (the policy is random: rewards are failures)."""
+    from codeprm.problems import load_benchmark
+
+    problems = load_benchmark("synth:train")[:4]
+    config = base_config(tmp_path, **{"steps": 1, "eval_every_steps": 0, "reward.mask_unexecuted_lines": True,
+                                      "reward.syntax_error_penalty": -0.5, "sandbox_workers": 1})
+    from codeprm.rl.trainer import train
+
+    summary = train(config, policy=make_policy(), train_problems=problems, eval_problems=problems[:2])
+    rows = [json.loads(line) for line in (config.out / "metrics.jsonl").read_text().splitlines()]
+    step1 = next(r for r in rows if "reward" in r)
+    assert step1["infra_errors"] == 0 and step1["pass_rate"] == 0.0
+    assert step1["outcome"] <= 0.0  # random tokens: failures, mostly syntax errors (penalised)
+    assert summary["final_eval_pass1"] == 0.0
