@@ -41,6 +41,7 @@ def _merge(base: dict, extra: dict) -> dict:
 def run_config(method: str, seed: int, args, run_dir: Path) -> dict:
     common = {
         "policy": args.policy, "out": str(run_dir), "seed": seed, "steps": args.steps,
+        "train_benchmark": args.train_benchmark, "eval_benchmark": args.eval_benchmark,
         "prompts_per_step": args.prompts_per_step, "samples_per_prompt": args.samples_per_prompt,
         "max_new_tokens": args.max_new_tokens, "temperature": args.temperature,
         "eval_every_steps": args.eval_every, "eval_limit": args.eval_limit, "save_every_steps": args.eval_every,
@@ -166,10 +167,35 @@ def _table(path: Path, summary: dict, methods: list[str], seeds: list[int]) -> N
     path.write_text("\n".join(lines) + "\n")
 
 
+def build_prm(args) -> str:
+    """Label the policy's own samples on fresh train-split problems and train a PRM on the policy's
+    backbone (so tokenizers match): ``codeprm label`` then ``codeprm prm train``, both resumable."""
+    work = args.out / "prm_build"
+    cli = [sys.executable, "-c", "from codeprm.cli import main; main()"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.parallel)}
+    steps = [
+        ["label", "--policy", args.policy, "--benchmark", args.prm_benchmark, "--method", "binary", "-k", "4",
+         "--samples", str(args.prm_samples), "--out", str(work / "labels"), "--max-new-tokens", str(args.max_new_tokens)],
+        ["prm", "train", "--data", str(work / "labels"), "--base", args.policy, "--out", str(work / "prm"),
+         "--epochs", str(args.prm_epochs)],
+    ]
+    for cmd in steps:
+        print("+ codeprm " + " ".join(cmd), flush=True)
+        with open(work.parent / "prm_build.log", "a") as log:
+            subprocess.run(cli + cmd, check=True, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return str(work / "prm")
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--prm", required=True, help="PRM checkpoint directory trained on the policy's tokenizer")
+    ap.add_argument("--prm", default=None, help="PRM checkpoint directory trained on the policy's tokenizer; omitted: build one")
+    ap.add_argument("--prm-benchmark", default="synth:train?seed=12&size=80", help="problems labelled to build the PRM")
+    ap.add_argument("--prm-samples", type=int, default=8)
+    ap.add_argument("--prm-epochs", type=int, default=4)
+    ap.add_argument("--train-benchmark", default="synth:train?seed=11&size=500",
+                    help="RL problems: train-split compositions with fresh constants (the tiny policy was SFT'd on synth:train)")
+    ap.add_argument("--eval-benchmark", default="synth:heldout")
     ap.add_argument("--policy", default="tiny")
     ap.add_argument("--methods", default="outcome,dense,grpo")
     ap.add_argument("--seeds", default="0,1,2")
@@ -193,6 +219,8 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = [int(s) for s in args.seeds.split(",") if s]
     command = "nice python -m codeprm.rl.experiment " + " ".join(argv if argv is not None else sys.argv[1:])
     args.out.mkdir(parents=True, exist_ok=True)
+    if not args.summarise_only and "dense" in methods and args.prm is None:
+        args.prm = build_prm(args)
     if not args.summarise_only:
         # seed-major order: if time runs out, every method has the same seeds finished
         queue = [(m, s) for s in seeds for m in methods]
