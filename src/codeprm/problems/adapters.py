@@ -180,7 +180,11 @@ def _solution_shim(starter_code: str, fn_name: str) -> str:
     """test_setup for LeetCode-style starter code: tests call ``fn_name`` on a fresh ``Solution()``."""
     if not re.search(r"^class\s+Solution\b", starter_code or "", re.M):
         return ""
-    return f"def {fn_name}(*args, **kwargs):\n    return Solution().{fn_name}(*args, **kwargs)\n"
+    # a program that defines a plain function instead of the class keeps its function
+    return (
+        'if "Solution" in globals():\n'
+        f"    def {fn_name}(*args, **kwargs):\n        return Solution().{fn_name}(*args, **kwargs)\n"
+    )
 
 
 # --- MBPP -----------------------------------------------------------------------------------------

@@ -310,6 +310,8 @@ def test_apps(tmp_path, fmt):
         assert all(verdicts(tmp_path, p, p.reference)), p.id
     assert not any(verdicts(tmp_path, stdio, "print(0)"))
     assert not any(verdicts(tmp_path, leet, "class Solution:\n    def twoSum(self, nums, target):\n        return (0, 1)\n"))
+    # a plain function instead of the class is called directly
+    assert verdicts(tmp_path, leet, "def twoSum(nums, target):\n    return [[i, j] for j in range(len(nums)) for i in range(j) if nums[i] + nums[j] == target][0]\n") == [True, True]
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
