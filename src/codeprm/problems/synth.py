@@ -255,7 +255,8 @@ DOMAIN_WEIGHTS = {"list": 5, "num": 2, "chars": 3, "words": 2}
 # ----------------------------------------------------------------------------------------------------
 # Composition and rendering.
 
-def _draw_composition(rng: random.Random, n_ops: int, with_post: bool) -> Composition:
+def _draw_composition(rng: random.Random, n_ops: int, with_post: bool) -> Composition | None:
+    """A random composition with ``n_ops`` body operations, or None when the draw has dead code."""
     domain = rng.choices(list(DOMAIN_WEIGHTS), weights=list(DOMAIN_WEIGHTS.values()))[0]
     iterate, var, has_pos = rng.choice(ITERATIONS[domain])
     filters, transforms, exits = PARTS[domain]
@@ -276,10 +277,12 @@ def _draw_composition(rng: random.Random, n_ops: int, with_post: bool) -> Compos
     rng.shuffle(ops)
     accumulate = rng.choice(ACCUMULATORS[domain])
     if "{v}" not in accumulate.update:
-        # a transform nothing reads afterwards (e.g. before "count") would be dead code; dropping it
-        # changes the difficulty, so the caller redraws
-        while ops and not ops[-1].opens_block and ops[-1].lines[-1] != ">break":
-            ops.pop()
+        # With "count" nothing reads the value after the last filter/exit on it: a transform there, or a
+        # computed value (x = xs[i] - xs[i - 1]) that no filter reads, would be dead code.
+        readers = [i for i, s in enumerate(ops) if "{v}" in s.lines[0] and (s.opens_block or s.lines[-1] == ">break")]
+        last = readers[-1] if readers else -1
+        if any(not s.opens_block and s.lines[-1] != ">break" for s in ops[last + 1:]) or (len(iterate.lines) > 1 and last == -1):
+            return None
     posts = POSTS[accumulate.kind]
     post = rng.choice(posts) if with_post and posts else None
     comp = Composition(domain, iterate, ops, accumulate, post)
@@ -441,7 +444,7 @@ def generate_with_signatures(split: str = "train", size: int | None = None, diff
         target = rng.randint(lo, hi)
         with_post = target - 2 > 0 and rng.random() < 0.3
         comp = _draw_composition(rng, target - 2 - with_post, with_post)
-        if comp.difficulty != target or split_of(comp.signature) != split:
+        if comp is None or comp.difficulty != target or split_of(comp.signature) != split:
             continue
         problem = _make_problem(rng, comp, f"synth/{split}/{len(problems)}")
         if problem is not None:

@@ -1,0 +1,51 @@
+"""The *tiny* policy: a few-million-parameter Llama trained from scratch on ``synth:train``.
+
+It exists so every stage (labels, PRM, RL) can be exercised end to end on a CPU in minutes, with a policy
+that solves some held-out problems but not all. It lives in ``$CODEPRM_CACHE/tiny`` (default
+``~/.cache/codeprm/tiny``) as a ``save_pretrained`` directory and is served by ``HFPolicy``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from codeprm.errors import CodeprmError
+from codeprm.policy.base import Policy
+
+
+def cache_root() -> Path:
+    """codeprm's cache directory: ``$CODEPRM_CACHE``, else ``~/.cache/codeprm``."""
+    return Path(os.environ.get("CODEPRM_CACHE") or Path.home() / ".cache" / "codeprm").expanduser()
+
+
+def tiny_dir() -> Path:
+    return cache_root() / "tiny"
+
+
+def is_trained(path: Path | None = None) -> bool:
+    path = tiny_dir() if path is None else path
+    return (path / "config.json").is_file() and (path / "tokenizer.json").is_file()
+
+
+def load_tiny(train_if_missing: bool = True, path: str | Path | None = None, **options) -> Policy:
+    """The tiny policy; trains it first (about ten minutes on two cores) when it is not cached yet.
+    ``options`` are ``HFPolicyConfig`` fields (batch_size, device, ...)."""
+    from codeprm.policy.hf import HFPolicy, HFPolicyConfig
+
+    model_dir = tiny_dir() if path is None else Path(path).expanduser()
+    if not is_trained(model_dir):
+        if not train_if_missing:
+            raise CodeprmError(f"no tiny model at {model_dir}; train it with `codeprm sft`")
+        from codeprm.policy.sft import SFTConfig, train_sft
+
+        train_sft(SFTConfig(), model_dir)
+    # Chat off: the tokenizer has no template, and the model continues raw code.
+    try:
+        config = HFPolicyConfig(**{"chat": False, "batch_size": 32, **options})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise CodeprmError(f"policy option '{'.'.join(map(str, err['loc']))}': {err['msg']}") from None
+    return HFPolicy.from_pretrained(model_dir, config, name="tiny")

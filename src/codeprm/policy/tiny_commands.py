@@ -1,0 +1,52 @@
+"""CLI: ``codeprm sft`` (trains the tiny policy, or any small model from scratch on a benchmark)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    @app.command("sft")
+    def sft_command(
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="model directory (default: the tiny policy's, $CODEPRM_CACHE/tiny)"),
+        data: str = typer.Option("synth:train", "--data", help="benchmark whose prompt -> reference pairs are trained on"),
+        steps: Optional[int] = typer.Option(None, "--steps", help="optimizer steps (default: SFTConfig.steps)"),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+        lr: Optional[float] = typer.Option(None, "--lr", help="peak learning rate"),
+        hidden_size: Optional[int] = typer.Option(None, "--hidden-size"),
+        num_layers: Optional[int] = typer.Option(None, "--num-layers"),
+        threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads"),
+        seed: Optional[int] = typer.Option(None, "--seed"),
+        config: Optional[Path] = typer.Option(None, "--config", help="YAML file of SFTConfig fields; flags override it"),
+    ) -> None:
+        """Train a small causal LM from scratch on prompt -> reference pairs (loss on the completion only)."""
+        import yaml
+        from pydantic import ValidationError
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        from codeprm.errors import CodeprmError
+        from codeprm.policy.sft import SFTConfig, train_sft
+        from codeprm.policy.tiny import tiny_dir
+
+        fields = yaml.safe_load(config.read_text()) if config else {}
+        if config and not isinstance(fields, dict):
+            raise CodeprmError(f"{config}: expected a mapping of SFTConfig fields")
+        flags = dict(data=data, steps=steps, batch_size=batch_size, lr=lr, hidden_size=hidden_size, num_layers=num_layers, threads=threads, seed=seed)
+        fields.update({k: v for k, v in flags.items() if v is not None and (k != "data" or v != "synth:train" or "data" not in fields)})
+        try:
+            cfg = SFTConfig(**fields)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise CodeprmError(f"option '{err['loc'][0] if err['loc'] else '?'}': {err['msg']}") from None
+        target = out or tiny_dir()
+        console = Console(stderr=True)
+        with Progress(TextColumn("sft"), BarColumn(), TextColumn("{task.completed}/{task.total} loss {task.fields[loss]:.3f}"),
+                      TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
+            task = progress.add_task("sft", total=cfg.steps, loss=float("nan"))
+            metrics = train_sft(cfg, target, on_step=lambda step, loss: progress.update(task, completed=step, loss=loss))
+        console.print(f"saved {target}: {metrics['parameters']:,} parameters, {metrics['examples']} examples, "
+                      f"{metrics['epochs']} epochs, final loss {metrics['final_loss']}, {metrics['train_s']}s")
