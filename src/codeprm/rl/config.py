@@ -96,6 +96,8 @@ class RLConfig(_Strict):
             raise ValueError(f"algo.estimator={self.algo.estimator} needs samples_per_prompt >= 2 (a group to compare against)")
         if self.algo.estimator == "process" and self.reward.prm is None:
             raise ValueError("algo.estimator=process needs reward.prm (line rewards to baseline)")
+        if self.algo.estimator == "process" and self.algo.kl_in == "reward" and self.algo.kl_coef > 0:
+            raise ValueError("algo.estimator=process builds advantages from outcome and line rewards only; put the KL in the loss (algo.kl_in=loss)")
         if self.critic_init == "prm" and self.algo.estimator == "gae" and self.reward.prm is None:
             raise ValueError("critic_init=prm needs reward.prm (the checkpoint to initialise from)")
         return self

@@ -53,7 +53,7 @@ def base_config(tmp_path, **over):
     ("gae", {"critic_init": "fresh", "reward.prm": "unused", "reward.mask_unexecuted_lines": True, "reward.line_transform": "pure_min"}),
     ("grpo", {"algo.kl_in": "loss", "algo.kl_kind": "k3"}),
     ("rloo", {}),
-    ("process", {"reward.prm": "unused"}),
+    ("process", {"reward.prm": "unused", "algo.kl_in": "loss"}),
 ])
 def test_train_runs_every_estimator(tmp_path, estimator, extra):
     config = base_config(tmp_path, **{"algo.estimator": estimator, **extra})
