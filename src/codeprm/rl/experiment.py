@@ -81,7 +81,7 @@ def train_means(run_dir: Path, key: str) -> list[float]:
     return [r[key] for r in rows if key in r]
 
 
-def summarise(out: Path, methods: list[str], seeds: list[int], steps: int, command: str) -> dict:
+def summarise(out: Path, runs_dir: Path, methods: list[str], seeds: list[int], steps: int, command: str) -> dict:
     curves: dict[str, dict[int, list[float]]] = {}
     finals: dict[str, list[float]] = {}
     extras: dict[str, dict] = {}
@@ -89,12 +89,12 @@ def summarise(out: Path, methods: list[str], seeds: list[int], steps: int, comma
         curves[m] = {}
         finals[m] = []
         for s in seeds:
-            curve = eval_curve(out / "runs" / f"{m}-seed{s}")
+            curve = eval_curve(runs_dir / f"{m}-seed{s}")
             for step, p in curve:
                 curves[m].setdefault(step, []).append(p)
             if curve and curve[-1][0] == steps:
                 finals[m].append(curve[-1][1])
-        runs = [out / "runs" / f"{m}-seed{s}" for s in seeds]
+        runs = [runs_dir / f"{m}-seed{s}" for s in seeds]
         extras[m] = {k: float(np.mean([np.mean(train_means(r, k)) for r in runs if train_means(r, k)] or [float("nan")]))
                      for k in ("pass_rate", "kl", "line_reward_mean", "response_length", "step_time_s")}
     mean_curve = {m: sorted((st, float(np.mean(v)), float(np.std(v)), len(v)) for st, v in curves[m].items()) for m in methods}
@@ -170,7 +170,7 @@ def _table(path: Path, summary: dict, methods: list[str], seeds: list[int]) -> N
 def build_prm(args) -> str:
     """Label the policy's own samples on fresh train-split problems and train a PRM on the policy's
     backbone (so tokenizers match): ``codeprm label`` then ``codeprm prm train``, both resumable."""
-    work = args.out / "prm_build"
+    work = args.runs / "prm_build"
     cli = [sys.executable, "-c", "from codeprm.cli import main; main()"]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.parallel)}
     steps = [
@@ -188,7 +188,8 @@ def build_prm(args) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True, help="where the plot, table and summary.json go")
+    ap.add_argument("--runs", type=Path, default=Path("runs/rl_experiment"), help="run directories (checkpoints, metrics, logs; not for git)")
     ap.add_argument("--prm", default=None, help="PRM checkpoint directory trained on the policy's tokenizer; omitted: build one")
     ap.add_argument("--prm-benchmark", default="synth:train?seed=12&size=80", help="problems labelled to build the PRM")
     ap.add_argument("--prm-samples", type=int, default=8)
@@ -219,6 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
     seeds = [int(s) for s in args.seeds.split(",") if s]
     command = "nice python -m codeprm.rl.experiment " + " ".join(argv if argv is not None else sys.argv[1:])
     args.out.mkdir(parents=True, exist_ok=True)
+    args.runs.mkdir(parents=True, exist_ok=True)
     if not args.summarise_only and "dense" in methods and args.prm is None:
         args.prm = build_prm(args)
     if not args.summarise_only:
@@ -228,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
         while queue or running:
             while queue and len(running) < args.parallel:
                 m, s = queue.pop(0)
-                run_dir = args.out / "runs" / f"{m}-seed{s}"
+                run_dir = args.runs / f"{m}-seed{s}"
                 done = run_dir / "summary.json"
                 if done.exists() and json.loads(done.read_text()).get("steps") == args.steps:
                     continue
@@ -239,8 +241,8 @@ def main(argv: list[str] | None = None) -> dict:
                 if proc.poll() is not None:
                     running.remove(item)
                     print(f"{name}: exit {proc.returncode} after {time.time() - t0:.0f}s", flush=True)
-                    summarise(args.out, methods, seeds, args.steps, command)
-    summary = summarise(args.out, methods, seeds, args.steps, command)
+                    summarise(args.out, args.runs, methods, seeds, args.steps, command)
+    summary = summarise(args.out, args.runs, methods, seeds, args.steps, command)
     print(json.dumps({k: summary[k] for k in ("outcome_final_pass1", "dense_final_pass1", "grpo_final_pass1",
                                               "dense_steps_to_outcome_final", "outcome_steps", "finished_runs")}, indent=2))
     return summary
