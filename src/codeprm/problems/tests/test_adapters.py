@@ -217,24 +217,23 @@ def write(tmp_path, name: str, rows: list[dict], fmt: str):
 
 # --- a plain checker ------------------------------------------------------------------------------
 
+# The child gets plain builtins through pickle (our own trusted data), so it starts without codeprm.
 _CALL_CHILD = textwrap.dedent(
     """
-    import copy, json, sys
-    from codeprm.problems.model import Problem
-    item = json.load(open(sys.argv[1]))
-    problem = Problem.model_validate(item["problem"])
+    import copy, json, pickle, sys
+    item = pickle.load(open(sys.argv[1], "rb"))
     ns = {"__name__": "__candidate__"}
     exec(item["program"], ns)
-    exec(problem.test_setup, ns)
+    exec(item["setup"], ns)
     out = []
-    for t in problem.tests:
+    for kind, args, kwargs, expected, code in item["tests"]:
         try:
-            entry = ns[problem.entry_point]
-            if t.kind == "call":
-                out.append(bool(entry(*copy.deepcopy(t.args), **t.kwargs) == t.expected))
+            entry = ns[item["entry"]]
+            if kind == "call":
+                out.append(bool(entry(*copy.deepcopy(args), **kwargs) == expected))
             else:
                 ns["candidate"] = entry
-                exec(t.code, ns)
+                exec(code, ns)
                 out.append(True)
         except BaseException:
             out.append(False)
@@ -251,8 +250,9 @@ def verdicts(tmp_path, problem: Problem, program: str) -> list[bool]:
             proc = subprocess.run([sys.executable, "-c", program], input=t.stdin, capture_output=True, text=True, timeout=30)
             out.append(proc.returncode == 0 and proc.stdout.rstrip().splitlines() == t.stdout.rstrip().splitlines())
         return out
-    src, dst = tmp_path / "item.json", tmp_path / "out.json"
-    src.write_text(json.dumps({"problem": json.loads(problem.model_dump_json()), "program": program}))
+    src, dst = tmp_path / "item.pkl", tmp_path / "out.json"
+    tests = [(t.kind, t.args, t.kwargs, t.expected, t.code) for t in problem.tests]
+    src.write_bytes(pickle.dumps({"program": program, "setup": problem.test_setup, "entry": problem.entry_point, "tests": tests}))
     subprocess.run([sys.executable, "-c", _CALL_CHILD, str(src), str(dst)], check=True, timeout=60, capture_output=True)
     return json.loads(dst.read_text())
 
