@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ast
 import re
-import textwrap
 from dataclasses import dataclass
 
 _PY_LANGS = {"", "python", "python3", "py", "py3", "python2", "ipython", "python-repl", "pycon"}
@@ -272,6 +271,14 @@ def extract_code(text: str, entry_point: str | None = None, prompt: str | None =
 
 
 def as_continuation(prompt: str, code: str, entry_point: str, indented: bool = False) -> str:
+    """See :func:`_continuation`; whole lines always start on a line of their own."""
+    out = _continuation(prompt, code, entry_point, indented)
+    if prompt and not prompt.endswith("\n") and out and not out.startswith("\n"):
+        out = "\n" + out
+    return out
+
+
+def _continuation(prompt: str, code: str, entry_point: str, indented: bool = False) -> str:
     """Turn a chat answer into a continuation of a completion-style ``prompt``.
 
     When the answer restates the entry function with the prompt's parameter names, the result is its
@@ -365,9 +372,13 @@ def _has_bare_return(stmts: list[ast.stmt]) -> bool:
 
 
 def _after_prompt(prompt: str, code: str) -> str:
-    # `prompt + code` must parse; a prompt ending in a bare `def f():` needs a body first.
-    if not _parses(prompt + code) and _parses(prompt + _body_indent(prompt) + "pass\n" + code):
-        return _body_indent(prompt) + "pass\n" + code
+    """``code`` to follow ``prompt`` so that ``prompt + result`` parses: a prompt without a final newline
+    needs one, a prompt ending in a bare ``def f():`` needs a body first."""
+    stub = _body_indent(prompt) + "pass\n"
+    newline = "" if prompt.endswith("\n") or not prompt else "\n"
+    for lead in ("", newline, stub, newline + stub):
+        if _parses(prompt + lead + code):
+            return lead + code
     return code
 
 

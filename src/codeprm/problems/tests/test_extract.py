@@ -150,10 +150,12 @@ def test_body_only_answer_is_indented_into_the_prompt():
         assert run(PROMPT + cont, "add", 1, 2) == 3
 
 
-def test_prompt_without_docstring_gets_a_valid_program():
-    prompt = "def add(a, b):\n"
-    cont = extract_code("```python\ndef add(x, y):\n    return x + y\n```", "add", prompt)
-    assert run(prompt + cont, "add", 4, 5) == 9
+def test_prompt_without_docstring_or_final_newline_gets_a_valid_program():
+    for prompt in ["def add(a, b):\n", "def add(a, b):", 'def add(a, b):\n    """Sum."""']:
+        cont = extract_code("```python\ndef add(x, y):\n    return x + y\n```", "add", prompt)
+        assert run(prompt + cont, "add", 4, 5) == 9, prompt
+        for answer in ["```python\ndef add(a, b):\n    return a + b\n```", "```python\n    return a + b\n```"]:
+            assert run(prompt + extract_code(answer, "add", prompt), "add", 4, 5) == 9, (prompt, answer)
 
 
 # --- truncate_completion --------------------------------------------------------------------------
