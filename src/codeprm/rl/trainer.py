@@ -89,6 +89,13 @@ def _in_chunks(fn, n: int, size: int):
     return torch.cat([fn(slice(i, min(i + size, n))) for i in range(0, n, size)], dim=0)
 
 
+def _rollout_logprobs(model, ro: "Rollout", temperature: float, chunk: int) -> torch.Tensor:
+    def one(s: slice) -> torch.Tensor:
+        return response_logprobs(model, ro.input_ids[s], ro.attention_mask[s], ro.responses[s], ro.prompt_width, temperature)[0]
+
+    return _in_chunks(one, ro.responses.shape[0], chunk)
+
+
 # ---------------------------------------------------------------------------------------------- 1.
 def rollout(policy, problems: Sequence[Problem], config: RLConfig, seed: int) -> Rollout:
     n = config.samples_per_prompt
@@ -246,21 +253,23 @@ def train(config: RLConfig, *, policy=None, verifier: Verifier | None = None, li
         b_mask = ro.response_mask  # (B, T)
         chunk = max(algo.minibatch_size, 1)
         with torch.no_grad():
-            fwd = lambda m: lambda s: response_logprobs(m, ro.input_ids[s], ro.attention_mask[s], ro.responses[s], ro.prompt_width, config.temperature)[0]  # noqa: E731
-            b_old_logprobs = _in_chunks(fwd(model), B, chunk)  # (B, T)
+            b_old_logprobs = _rollout_logprobs(model, ro, config.temperature, chunk)  # (B, T)
             if reference is not None:
-                b_ref_logprobs = _in_chunks(fwd(reference), B, chunk)
+                b_ref_logprobs = _rollout_logprobs(reference, ro, config.temperature, chunk)
             else:
                 with model.disable_adapter():
-                    b_ref_logprobs = _in_chunks(fwd(model), B, chunk)
-            b_values = (_in_chunks(lambda s: response_values(critic, ro.input_ids[s], ro.attention_mask[s], ro.prompt_width), B, chunk) * b_mask
-                        if critic is not None else torch.zeros_like(b_mask))
+                    b_ref_logprobs = _rollout_logprobs(model, ro, config.temperature, chunk)
+            b_values = torch.zeros_like(b_mask)  # (B, T); critic-free estimators ignore it
+            if critic is not None:
+                b_values = _in_chunks(lambda s: response_values(critic, ro.input_ids[s], ro.attention_mask[s], ro.prompt_width), B, chunk) * b_mask
 
         # ---- 2. rewards
         programs = [p.program(t) for p, t in zip(ro.problems, ro.texts)]
         results = verifier(ro.problems, programs, rcfg.mask_unexecuted_lines)
         line_scores = line_scorer(ro.prompts, ro.texts) if line_scorer is not None else None
-        context = [ro.input_ids[b, ro.prompt_width - 4 : ro.prompt_width][ro.attention_mask[b, ro.prompt_width - 4 : ro.prompt_width] == 1].tolist() for b in range(B)]
+        # a few prompt tokens decoded before each response, so SentencePiece keeps its leading space
+        ctx = slice(max(0, ro.prompt_width - 4), ro.prompt_width)
+        context = [ro.input_ids[b, ctx][ro.attention_mask[b, ctx] == 1].tolist() for b in range(B)]
         b_rewards, b_proc_rewards, b_proc_mask, b_loss_mask, b_outcomes, rstats = shape_rewards(ro, results, line_scores, tokenizer, config, context)
         b_loss_mask = b_loss_mask * b_mask
         b_kl = ca.kl_penalty(b_old_logprobs, b_ref_logprobs, algo.kl_kind) * b_mask  # (B, T)
