@@ -448,11 +448,16 @@ def truncate_completion(prompt: str, completion: str, entry_point: str | None = 
     first_new = prompt.count("\n") + (1 if prompt.endswith("\n") or not prompt else 2)
     local = _top_level_names(tree) - _imported_names(tree)
     cut_line = None
-    for stmt in tree.body:
-        if _first_line(stmt) < first_new:
-            continue
+    new_stmts = [s for s in tree.body if _first_line(s) >= first_new]
+    # A model that writes no body but restates the prompt's function (common for chat models given a
+    # bare code prompt) gets its restatement kept: the later definition is the one that runs.
+    restating = bool(new_stmts) and not _has_code(program, len(prompt), new_stmts[0])
+    for stmt in new_stmts:
         is_def = isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
         redefines = is_def and stmt.name in prompt_defs
+        if redefines and restating:
+            restating = stmt.name != entry_point and entry_point is not None
+            continue
         # `def check(candidate)` / `def test_add()` after the body is test code, not a helper
         test_code = is_def and (stmt.name == "check" or stmt.name.startswith("test")) and stmt.name not in _names_used_before(tree, stmt)
         if redefines or test_code or not keeps(stmt, local):
@@ -470,6 +475,14 @@ def truncate_completion(prompt: str, completion: str, entry_point: str | None = 
             break
         cut_line -= 1
     return _rstrip_lines("".join(program_lines[: cut_line - 1])[len(prompt) :])
+
+
+def _has_code(program: str, start: int, stmt: ast.stmt) -> bool:
+    """Whether ``program[start:]`` has code before the line where ``stmt`` starts."""
+    lines = program.splitlines(keepends=True)
+    stmt_offset = sum(len(line) for line in lines[: _first_line(stmt) - 1])
+    head = program[start:stmt_offset]
+    return any(line.strip() and not line.strip().startswith("#") for line in head.splitlines())
 
 
 def _rstrip_lines(code: str) -> str:

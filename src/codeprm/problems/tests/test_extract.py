@@ -180,6 +180,13 @@ def test_truncate_cuts_the_repeated_prompt():
     assert truncate_completion(PROMPT, comp, "add") == "    return a + b\n"
 
 
+def test_truncate_keeps_a_restatement_when_no_body_was_written():
+    comp = "\ndef add(a: int, b: int) -> int:\n    return a + b\n\n\ndef add(a, b):\n    return 0\n\nprint(add(1, 2))\n"
+    out = truncate_completion(PROMPT, comp, "add")
+    assert out == "\ndef add(a: int, b: int) -> int:\n    return a + b\n"
+    assert run(PROMPT + out, "add", 2, 3) == 5
+
+
 def test_truncate_cuts_a_redefinition_with_decorator():
     comp = "    return a + b\n\n@cache\ndef add(a, b):\n    return 0\n"
     assert truncate_completion(PROMPT, comp, "add") == "    return a + b\n"
@@ -292,6 +299,10 @@ def test_humaneval_answers_round_trip_to_the_reference_function():
         comp = p.reference + f"\n\ndef check(candidate):\n    assert True\n\ncheck({p.entry_point})\nIt works."
         cut = truncate_completion(p.prompt, comp, p.entry_point)
         assert comp.startswith(cut) and _entry_dump(p.prompt + cut, p.entry_point) == want, p.id
+        # a chat model restating the whole prompt, then its body, then a demo
+        restated = p.prompt + p.reference + f"\n\nprint({p.entry_point})\n"
+        cut = truncate_completion(p.prompt, restated, p.entry_point)
+        assert restated.startswith(cut) and cut.rstrip() == (p.prompt + p.reference).rstrip(), p.id
 
 
 _FRAGMENTS = ["```python\n", "```\n", "def add(a, b):\n", "    return a + b\n", "print(1)\n", "if __name__ == '__main__':\n",
