@@ -20,6 +20,7 @@ from __future__ import annotations
 import builtins
 import os
 import sys
+import time
 
 import wire  # the zygote puts this package's directory on sys.path before it forks
 
@@ -138,8 +139,10 @@ def run(request: dict, result_fd: int) -> None:
     emit({"loaded": 1})
     entry = request.get("entry_point")
     setup_done = False
+    clock = time.perf_counter
     for test in tests:
         idx = test["i"]
+        started = clock()
         try:
             if entry not in ns:
                 raise NameError(f"entry point {entry!r} is not defined by the program")
@@ -150,9 +153,9 @@ def run(request: dict, result_fd: int) -> None:
                 try:
                     tree = wire.to_tree(value)
                 except wire.Unencodable as exc:
-                    emit({"i": idx, "unenc": str(exc)[:200]})
+                    emit({"i": idx, "unenc": str(exc)[:200], "t": clock() - started})
                     continue
-                emit({"i": idx, "ok": tree})
+                emit({"i": idx, "ok": tree, "t": clock() - started})
             else:
                 if not setup_done:
                     setup_done = True
@@ -160,10 +163,11 @@ def run(request: dict, result_fd: int) -> None:
                         exec(compile(request["test_setup"], "<test_setup>", "exec", dont_inherit=True), ns)
                 ns["candidate"] = ns[entry]
                 exec(compile(test["code"], "<assert>", "exec", dont_inherit=True), ns)
-                emit({"i": idx, "assert": 1})
+                emit({"i": idx, "assert": 1, "t": clock() - started})
         except BaseException as exc:  # noqa: BLE001 - SystemExit inside a test is a failure too
             rec = _exception_record(exc)
             rec["i"] = idx
+            rec["t"] = clock() - started
             emit(rec)
     sys.settrace(None)
     _flush_std()

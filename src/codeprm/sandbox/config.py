@@ -15,8 +15,9 @@ class SandboxConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256,
-                         description="zygote processes, each running one sample at a time (default: one per core)")
+    workers: int = Field(default_factory=lambda: 2 * (os.cpu_count() or 1), ge=1, le=256, description=(
+        "zygote processes, each running one sample at a time (default: two per core, so that one worker's "
+        "bookkeeping and wake-ups overlap another's sample and every core stays busy)"))
     isolation: Isolation = Field(default="full", description=(
         "full: namespaces + read-only filesystem + unprivileged uid + seccomp (needs root, namespaces, "
         "libseccomp; start-up fails naming what is missing). rlimits-only: rlimits, process-group kill and a "

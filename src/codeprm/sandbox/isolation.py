@@ -1,4 +1,4 @@
-"""Isolation mechanisms, set up once in the zygote and applied in each child. Stdlib + pyseccomp only.
+"""Isolation mechanisms, set up once in the zygote and applied in each child. Stdlib only.
 
 ``setup_zygote`` runs at zygote start-up and raises ``Missing(mechanism, why)`` when ``full`` isolation
 was asked for and a required mechanism is unavailable: the parent turns that into a CodeprmError
@@ -9,7 +9,6 @@ naming the weaker opt-in mode, so isolation is never silently downgraded.
 from __future__ import annotations
 
 import ctypes
-import errno
 import os
 import resource
 import stat
@@ -20,21 +19,6 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, PR_SET_CHILD_SUBREAPER = 1, 38, 22, 36
 SECCOMP_MODE_FILTER = 2
-
-# Syscalls a test program has no business making. Denied with EPERM (the program sees an OSError).
-DENIED_SYSCALLS = (
-    "socket ptrace process_vm_readv process_vm_writev mount umount2 pivot_root chroot unshare setns "
-    "setsid setpgid execve execveat kexec_load kexec_file_load reboot init_module finit_module "
-    "delete_module bpf perf_event_open keyctl add_key request_key userfaultfd io_uring_setup "
-    "io_uring_enter io_uring_register open_by_handle_at name_to_handle_at swapon swapoff acct "
-    "settimeofday clock_settime clock_adjtime adjtimex sethostname setdomainname quotactl syslog "
-    "vhangup fanotify_init memfd_create iopl ioperm mknod mknodat personality move_mount fsopen "
-    "fsmount open_tree lookup_dcookie"
-).split()
-# Namespace flags a clone() may not carry (arg 0 of clone is the flags on x86-64 and arm64):
-# NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME.
-CLONE_NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000, 0x00000080)
-
 
 class Missing(Exception):
     """A required isolation mechanism is unavailable: args are (mechanism, why)."""
@@ -61,9 +45,10 @@ class State:
         self.bpf: _SockFprog | None = None
         self._bpf_buf = None
         self.tmp_root = config["tmp_root"]
-        self.cgroup_procs_fds: list[int] = []
         self.cgroup_dirs: dict[str, str] = {}
         self.mem_limit_set: int | None = None
+        self.oom_seen = 0
+        self.memory_procs_fd: int | None = None
         self.zygote_pid = os.getpid()
 
     def call(self, name: str, *args) -> None:
@@ -83,7 +68,7 @@ def setup_zygote(config: dict) -> State:
         except OSError as exc:
             raise Missing("mount+network namespaces", str(exc)) from None
         state.mechanisms["network"] = "private network namespace (no interfaces up)"
-        _compile_seccomp(state)  # before the filesystem is locked down: pyseccomp lives in site-packages
+        _load_seccomp(state)
         _private_filesystem(state)
         state.uid, state.gid = int(config["uid"]), int(config["uid"])
         state.mechanisms["uid"] = f"samples run as uid {state.uid} with no groups"
@@ -169,43 +154,31 @@ def _expose(state: State, path: str) -> None:
         os.close(keep)
 
 
-def _compile_seccomp(state: State) -> None:
-    try:
-        import pyseccomp as sc
-    except Exception as exc:  # noqa: BLE001 - ImportError or libseccomp missing (OSError/RuntimeError)
-        raise Missing("seccomp", f"pyseccomp/libseccomp unavailable ({exc})") from None
-    try:
-        filt = sc.SyscallFilter(defaction=sc.ALLOW)
-        denied = []
-        for name in DENIED_SYSCALLS:
-            try:
-                filt.add_rule(sc.ERRNO(errno.EPERM), name)
-                denied.append(name)
-            except Exception:  # noqa: BLE001 - syscall unknown on this architecture
-                pass
-        for flag in CLONE_NAMESPACE_FLAGS:
-            filt.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
-        filt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # its flags live in memory seccomp cannot read; libc falls back to clone
-        read_fd, write_fd = os.pipe()
-        with os.fdopen(write_fd, "wb") as out:
-            filt.export_bpf(out)
-        with os.fdopen(read_fd, "rb") as inp:
-            program = inp.read()
-    except Exception as exc:  # noqa: BLE001
-        raise Missing("seccomp", f"could not build the seccomp filter ({exc})") from None
+def _load_seccomp(state: State) -> None:
+    """The parent compiled the filter once (pyseccomp); every child installs the same BPF program."""
+    program = bytes.fromhex(state.config.get("seccomp_bpf") or "")
+    if not program or len(program) % 8:
+        raise Missing("seccomp", "no seccomp BPF program was supplied")
     state._bpf_buf = ctypes.create_string_buffer(program, len(program))
     state.bpf = _SockFprog(len(program) // 8, ctypes.addressof(state._bpf_buf))
-    state.mechanisms["seccomp"] = f"BPF filter ({len(program) // 8} instructions) denying {len(denied)} syscalls incl. socket, ptrace, execve, namespace clones"
+    state.mechanisms["seccomp"] = f"BPF filter ({len(program) // 8} instructions): {state.config.get('seccomp_summary', '')}"
 
 
 def _join_cgroups(state: State) -> None:
-    """Open the cgroup.procs of this worker's v1 memory/pids cgroups (created by the parent); each child
-    moves itself in before dropping root, so its whole process tree is counted and can be swept."""
+    """Use this worker's v1 cgroups (created by the parent). The zygote itself joins the pids cgroup, so
+    children are born inside it at no cost. The memory cgroup is joined by each child (a write before it
+    drops root): were the zygote inside, the cgroup's OOM killer could pick it, and a program could then
+    turn its own failure into an infra_error; lowering the zygote's oom_score_adj is not always allowed."""
     for controller, path in (state.config.get("cgroups") or {}).items():
-        state.cgroup_procs_fds.append(os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY))
+        if controller == "memory":
+            state.memory_procs_fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY)
+        else:
+            with open(os.path.join(path, "cgroup.procs"), "w") as fh:
+                fh.write(str(os.getpid()))
         state.cgroup_dirs[controller] = path
     if state.cgroup_dirs:
         state.mechanisms["cgroup"] = "v1 " + "+".join(sorted(state.cgroup_dirs))
+        state.oom_seen = oom_kills(state)
 
 
 def set_memory_limit(state: State, limit_bytes: int) -> None:
@@ -221,6 +194,7 @@ def set_memory_limit(state: State, limit_bytes: int) -> None:
 
 
 def oom_kills(state: State) -> int:
+    """OOM kills so far in this worker's memory cgroup (0 without one)."""
     path = state.cgroup_dirs.get("memory")
     if not path:
         return 0
@@ -242,8 +216,8 @@ def cgroup_pids(state: State) -> list[int]:
 
 def enter_child(state: State, limits: dict, workdir: str) -> None:
     """In the forked child, before user code: cgroups, fds, rlimits, cwd, uid, seccomp."""
-    for fd in state.cgroup_procs_fds:
-        os.write(fd, b"0")
+    if state.memory_procs_fd is not None:
+        os.write(state.memory_procs_fd, b"0")
     os.closerange(5, 1 << 16)  # 0-2 stdio, 3 results, 4 the setup pipe
     state.call("prctl", PR_SET_PDEATHSIG, 9, 0, 0, 0)
     if os.getppid() != state.zygote_pid:  # the zygote died between fork and prctl

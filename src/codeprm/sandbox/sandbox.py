@@ -231,7 +231,17 @@ class _Run:
             return []
         header, blob, _out, err = reply
         self.stderr = err.decode("utf-8", "replace")
-        times = header.get("frame_times", [])
+        if header.get("output_limit"):  # a flood: every test of this run without a pass record is charged with it
+            self._grade_run(pending, header, blob)
+            for i in pending:
+                if self.tests[i] is None or self.tests[i].status != "pass":
+                    self._set(i, "output_limit", f"{header['output_limit']} exceeded its cap",
+                              trusted=self.problem.tests[i].kind == "call")
+            return []
+        return self._grade_run(pending, header, blob)
+
+    def _grade_run(self, pending: list[int], header: dict, blob: bytes) -> list[int]:
+        """Grade one child run of call/assert tests; returns the tests still to run (after a death)."""
         try:
             records = grade.decode_records(blob)
         except grade.Malformed as exc:
@@ -261,7 +271,7 @@ class _Run:
                     self._set(i, "runtime_error", "result stream tampered with (unexpected record)",
                               trusted=self.problem.tests[i].kind == "call")
                 return []
-            elapsed = times[k] - times[k - 1] if k < len(times) else 0.0
+            elapsed = _reported_time(rec, header)
             self.lines.update(grade.record_lines(rec, self.n_lines))
             self._grade_call(pending[pos], rec, elapsed)
             pos += 1
@@ -269,7 +279,7 @@ class _Run:
             return []
         died = pending[pos]
         status, detail = grade.death_status(header, self.cpu_limit_s)
-        elapsed = header.get("wall_s", 0.0) - (times[len(records) - 1] if len(times) >= len(records) else 0.0)
+        elapsed = header.get("wall_s", 0.0) - sum(_reported_time(rec, header) for rec in records[1:])
         self._set(died, status, detail, time_s=max(0.0, elapsed), trusted=self.problem.tests[died].kind == "call")
         return pending[pos + 1:]
 
@@ -310,6 +320,9 @@ class _Run:
         header, blob, out, err = reply
         self.stderr = err.decode("utf-8", "replace")
         wall = header.get("wall_s", 0.0)
+        if header.get("output_limit"):
+            self._set(index, "output_limit", f"{header['output_limit']} exceeded its cap", wall)
+            return
         try:
             records = grade.decode_records(blob)
         except grade.Malformed as exc:
@@ -336,14 +349,17 @@ class _Run:
                 status, detail = grade.death_status(header, self.cpu_limit_s)
                 self._set(index, status, detail, wall)
             return
-        if header.get("output_limit"):
-            self._set(index, "output_limit", f"{header['output_limit']} exceeded its cap", wall)
-            return
         text = out.decode("utf-8", "replace")
         if grade.stdout_matches(text, test.stdout, self.config.float_rel_tol, self.config.float_abs_tol):
             self._set(index, "pass", "", wall)
         else:
             self._set(index, "fail", f"expected stdout {_short(test.stdout)}, got {_short(text)}", wall)
+
+
+def _reported_time(rec: dict, header: dict) -> float:
+    """A test's duration as the child measured it, clamped to what the zygote saw (the child may lie)."""
+    t = rec.get("t")
+    return min(max(0.0, t), header.get("wall_s", 0.0)) if type(t) is float and t == t else 0.0
 
 
 def _short(value: Any, limit: int = 200) -> str:

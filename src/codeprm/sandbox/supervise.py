@@ -1,8 +1,11 @@
 """Zygote side of one request: fork the child, watch it, kill and reap it. Stdlib only.
 
-The wall clock restarts at every complete result record (one per test), so each test gets
-``wall_s`` of wall time; output pipes are capped; whatever happens, the child's process group and
-anything left in its cgroup are SIGKILLed and every process is reaped before the reply.
+The child's stdout, stderr and result records go to fresh memfds, not pipes: the zygote then sleeps
+until the child exits or a check is due, instead of waking for every write (wake-ups dominate the cost
+of a short sample on a loaded machine). RLIMIT_FSIZE bounds every stream; each stream is compared with
+its own cap afterwards. The wall clock restarts whenever a check finds new result records, so each test
+gets between ``wall_s`` and ``wall_s + check`` of wall time. Whatever happens, the child's process group
+and anything left in the worker's cgroup are SIGKILLed, and every process is reaped before the reply.
 """
 
 from __future__ import annotations
@@ -26,39 +29,39 @@ def _baseline_vm() -> tuple[int, int]:
     return size * page, resident * page
 
 
-def run_one(request: dict, state: isolation.State, child_run, close_in_child: list[int]):
+def run_one(request: dict, state: isolation.State):
     _counter[0] += 1
     workdir = os.path.join(state.tmp_root, f"s{_counter[0]}")
     os.mkdir(workdir, 0o700)
     vm, rss = _baseline_vm()
+    caps = {"result": int(request["result_cap"]), "stdout": int(request["stdout_cap"]), "stderr": int(request["stderr_cap"])}
     limits = {
         "cpu_s": int(request["cpu_s"]),
         "as_bytes": int(request["mem_bytes"]) + vm,
-        "fsize_bytes": int(request["fsize_bytes"]),
+        # one limit for every file the child writes: the larger of the file and stream caps, plus one
+        # byte so that exceeding a stream cap is visible
+        "fsize_bytes": max(int(request["fsize_bytes"]), *caps.values()) + 1,
         "open_files": int(request["open_files"]),
         "processes": int(request["processes"]),
     }
     isolation.set_memory_limit(state, int(request["mem_bytes"]) + rss + (64 << 20))
-    oom_before = isolation.oom_kills(state)
+    streams = {name: os.memfd_create(name, os.MFD_CLOEXEC) for name in ("result", "stdout", "stderr")}
     if request.get("stdio"):
-        stdin_fd = os.memfd_create("stdin", 0)
-        data = request.get("stdin", "").encode()
-        view = memoryview(data)
+        stdin_fd = os.memfd_create("stdin", os.MFD_CLOEXEC)
+        view = memoryview(request.get("stdin", "").encode())
         while view:
             view = view[os.write(stdin_fd, view):]
         os.lseek(stdin_fd, 0, os.SEEK_SET)
     else:
-        stdin_fd = os.open(os.devnull, os.O_RDONLY)
-    res_r, res_w = os.pipe()
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
+        stdin_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     setup_r, setup_w = os.pipe()
+    start = time.monotonic()
     pid = os.fork()
     if pid == 0:  # ---- child ----
         try:
             os.setpgid(0, 0)
-            for target, fd in ((0, stdin_fd), (1, out_w), (2, err_w), (3, res_w), (4, setup_w)):
-                os.dup2(fd, target)
+            for target, fd in ((0, stdin_fd), (1, streams["stdout"]), (2, streams["stderr"]), (3, streams["result"]), (4, setup_w)):
+                os.dup2(fd, target)  # dup2 clears close-on-exec on the copies
             isolation.enter_child(state, limits, workdir)
             os.write(4, b"R")
             os.close(4)
@@ -67,26 +70,19 @@ def run_one(request: dict, state: isolation.State, child_run, close_in_child: li
                 os.write(4, b"F" + repr(exc).encode()[:500])
             finally:
                 os._exit(113)
+        from child import run as child_run  # already imported by the zygote: a dict lookup
+
         child_run(request, 3)
         os._exit(0)
     # ---- zygote ----
-    for fd in (stdin_fd, res_w, out_w, err_w, setup_w):
-        os.close(fd)
+    os.close(stdin_fd)
+    os.close(setup_w)
     try:
         os.setpgid(pid, pid)
     except OSError:
         pass  # the child already did it, or already exited
-    header = {"exit": None, "signal": None, "timeout": False, "output_limit": None, "infra": None,
-              "frame_times": [], "cpu_s": 0.0, "oom": False}
-    bufs = {res_r: bytearray(), out_r: bytearray(), err_r: bytearray()}
-    caps = {res_r: int(request["result_cap"]), out_r: int(request["stdout_cap"]), err_r: int(request["stderr_cap"])}
-    names = {res_r: "result", out_r: "stdout", err_r: "stderr"}
-    start = time.monotonic()
-    ready = _read_setup(setup_r)
-    if ready != b"R":
-        header["infra"] = "child setup failed: " + (ready[1:].decode(errors="replace") if ready else "no answer")
-    else:
-        _watch(pid, request, header, bufs, caps, names, start)
+    header = {"exit": None, "signal": None, "timeout": False, "output_limit": None, "infra": None, "cpu_s": 0.0, "oom": False}
+    header["timeout"] = _wait(pid, request, streams["result"], float(request["wall_s"]), start)
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -99,95 +95,66 @@ def run_one(request: dict, state: isolation.State, child_run, close_in_child: li
         elif os.WIFSIGNALED(status):
             header["signal"] = os.WTERMSIG(status)
     except ChildProcessError:
-        header["infra"] = header["infra"] or "child vanished before it was reaped"
+        header["infra"] = "child vanished before it was reaped"
     _sweep_cgroup(state)
     _reap_orphans()
-    header["oom"] = isolation.oom_kills(state) > oom_before
     header["wall_s"] = time.monotonic() - start
-    for fd in (res_r, out_r, err_r, setup_r):
+    if header["signal"] == signal.SIGKILL and not header["timeout"]:
+        seen = isolation.oom_kills(state)
+        header["oom"] = seen > state.oom_seen
+        state.oom_seen = seen
+    os.set_blocking(setup_r, False)
+    try:
+        ready = os.read(setup_r, 600)
+    except BlockingIOError:
+        ready = b""
+    os.close(setup_r)
+    if ready != b"R":
+        header["infra"] = "child setup failed: " + (ready[1:].decode(errors="replace") if ready else "no answer")
+    data = {}
+    for name, fd in streams.items():
+        size = os.fstat(fd).st_size
+        data[name] = os.pread(fd, min(size, caps[name]), 0) if size else b""
+        if size > caps[name] and header["output_limit"] is None:
+            header["output_limit"] = name
         os.close(fd)
     _clean(workdir)
-    return header, bytes(bufs[res_r]), bytes(bufs[out_r]), bytes(bufs[err_r])
+    return header, data["result"], data["stdout"], data["stderr"]
 
 
-def _read_setup(fd: int) -> bytes:
-    ready, _, _ = select.select([fd], [], [], 10.0)
-    return os.read(fd, 600) if ready else b""
-
-
-def _watch(pid, request, header, bufs, caps, names, start) -> None:
+def _wait(pid: int, request: dict, result_fd: int, wall: float, start: float) -> bool:
+    """Sleep until the child exits; True when the wall clock ran out first."""
     expected = int(request["expected_frames"])
-    wall = float(request["wall_s"])
+    check_every = max(0.05, min(0.5, wall / 2))
     deadline = start + wall
-    try:
-        pidfd = os.pidfd_open(pid)
-    except OSError:
-        pidfd = None
-    poller = select.poll()
-    open_fds = set(bufs)
-    for fd in bufs:
-        os.set_blocking(fd, False)
-        poller.register(fd, select.POLLIN)
-    if pidfd is not None:
-        poller.register(pidfd, select.POLLIN)
-    res_fd = next(fd for fd, n in names.items() if n == "result")
-    parsed, frames = 0, 0
-    exited = False
+    pidfd = os.pidfd_open(pid)
+    parsed = frames = 0
     try:
         while True:
             now = time.monotonic()
-            if now >= deadline:
-                header["timeout"] = True
-                return
-            events = poller.poll(max(1, int((deadline - now) * 1000) + 1))
-            for fd, _ in events:
-                if fd == pidfd:
-                    exited = True
-                    poller.unregister(pidfd)
-                    continue
-                if not _drain(fd, bufs, caps, names, header, open_fds, poller):
-                    return
+            wake = min(deadline, now + check_every)
+            if select.select([pidfd], [], [], max(0.0, wake - now))[0]:
+                return False
             now = time.monotonic()
-            buf = bufs[res_fd]
-            while len(buf) - parsed >= 4:  # count complete frames: each one restarts the test clock
-                size = int.from_bytes(buf[parsed:parsed + 4], "big")
-                if len(buf) - parsed - 4 < size:
-                    break
-                parsed += 4 + size
-                frames += 1
-                header["frame_times"].append(now - start)
-                deadline = now + wall
-            if frames >= expected or header["output_limit"]:
-                return
-            if exited or not open_fds:
-                for fd in list(open_fds):  # the child is gone: take what is left, without blocking
-                    _drain(fd, bufs, caps, names, header, open_fds, poller)
-                if exited:
-                    return
+            size = os.fstat(result_fd).st_size
+            if size > parsed:  # count complete records: new ones mean the child moved on to the next test
+                blob = os.pread(result_fd, min(size - parsed, 1 << 24), parsed)
+                pos, before = 0, frames
+                while len(blob) - pos >= 4:
+                    length = int.from_bytes(blob[pos:pos + 4], "big")
+                    if len(blob) - pos - 4 < length:
+                        break
+                    pos += 4 + length
+                    frames += 1
+                parsed += pos
+                if frames >= expected:
+                    return False  # every record is in: whatever the child does now does not matter
+                if frames > before:
+                    deadline = now + wall
+            if now >= deadline:
+                return True
     finally:
-        if pidfd is not None:
-            os.close(pidfd)
-
-
-def _drain(fd, bufs, caps, names, header, open_fds, poller) -> bool:
-    """Read what is available; False once a cap is exceeded."""
-    while True:
-        try:
-            chunk = os.read(fd, 1 << 16)
-        except BlockingIOError:
-            return True
-        if not chunk:
-            open_fds.discard(fd)
-            try:
-                poller.unregister(fd)
-            except KeyError:
-                pass
-            return True
-        bufs[fd] += chunk
-        if len(bufs[fd]) > caps[fd]:
-            del bufs[fd][caps[fd]:]
-            header["output_limit"] = names[fd]
-            return False
+        os.close(pidfd)
 
 
 def _sweep_cgroup(state: isolation.State) -> None:

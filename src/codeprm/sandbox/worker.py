@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -15,6 +14,7 @@ import time
 from pathlib import Path
 
 from codeprm.errors import CodeprmError
+from codeprm.sandbox import seccomp_filter
 from codeprm.sandbox.config import SandboxConfig
 
 ZYGOTE = Path(__file__).with_name("zygote.py")
@@ -110,8 +110,15 @@ class Zygote:
             "hide_paths": hide,
             "expose_paths": sorted({sys.base_prefix, sys.prefix}),
             "cgroups": self.cgroups,
-            "extra_sys_path": self._zygote_sys_path(),
         }
+        if cfg.isolation == "full":
+            try:
+                bpf, summary = seccomp_filter.compile_bpf()
+            except seccomp_filter.SeccompUnavailable as exc:
+                self._remove_cgroups()
+                raise Missing(f"sandbox isolation 'full' needs seccomp ({exc}); run where it is available or opt into "
+                              "the weaker Sandbox(isolation='rlimits-only')") from None
+            zconfig.update(seccomp_bpf=bpf.hex(), seccomp_summary=summary)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONHASHSEED": "0"}
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-B", str(ZYGOTE)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -130,12 +137,6 @@ class Zygote:
                 "run where it is available or opt into the weaker Sandbox(isolation='rlimits-only')"
             )
         self.mechanisms = hello["mechanisms"]
-
-    @staticmethod
-    def _zygote_sys_path() -> list[str]:
-        """Where the stdlib-only zygote finds pyseccomp (it runs with -I -S, so without site-packages)."""
-        spec = importlib.util.find_spec("pyseccomp")
-        return [str(Path(spec.origin).parent)] if spec and spec.origin else []
 
     def kill(self) -> None:
         if self.proc is not None:

@@ -182,9 +182,12 @@ def test_unencodable_test_input_rejected(sb):
 
 
 def test_missing_mechanism_names_the_weaker_mode(monkeypatch):
-    from codeprm.sandbox.worker import Zygote
+    from codeprm.sandbox import seccomp_filter
 
-    monkeypatch.setattr(Zygote, "_zygote_sys_path", staticmethod(lambda: []))  # as if pyseccomp were absent
+    def unavailable():
+        raise seccomp_filter.SeccompUnavailable("pyseccomp/libseccomp unavailable (simulated)")
+
+    monkeypatch.setattr(seccomp_filter, "compile_bpf", unavailable)
     with pytest.raises(CodeprmError, match=r"seccomp.*rlimits-only"):
         Sandbox(workers=1)
 

