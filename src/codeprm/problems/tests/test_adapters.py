@@ -424,3 +424,16 @@ def test_pytest_shim_behaves_like_pytest():
         return 7
 
     assert f() == 7 and set(ns) - {"__builtins__"} == {"_codeprm_pytest", "pytest", "raises", "approx"}
+
+
+def test_json_array_file_and_directory_of_split_files(tmp_path):
+    (tmp_path / "mbpp.json").write_text(json.dumps(MBPP_ROWS))
+    assert [p.id for p in load_mbpp(str(tmp_path / "mbpp.json"))] == ["mbpp/11", "mbpp/2", "mbpp/14"]
+    repo = tmp_path / "repo" / "full"
+    repo.mkdir(parents=True)
+    datasets.Dataset.from_list(MBPP_ROWS[:2]).to_parquet(str(repo / "train-00000-of-00001.parquet"))
+    datasets.Dataset.from_list(MBPP_ROWS[2:]).to_parquet(str(repo / "test-00000-of-00001.parquet"))
+    assert [p.id for p in load_mbpp(str(tmp_path / "repo"))] == ["mbpp/14"]  # the test files by default
+    assert [p.id for p in load_mbpp(f"{tmp_path / 'repo'}?split=train")] == ["mbpp/11", "mbpp/2"]
+    with pytest.raises(CodeprmError, match="unknown option"):
+        load_mbpp(f"{tmp_path / 'repo'}?limit=3")
