@@ -16,7 +16,7 @@ import ast
 import re
 from dataclasses import dataclass
 
-_PY_LANGS = {"", "python", "python3", "py", "py3", "python2", "ipython", "python-repl", "pycon"}
+_PY_LANGS = {"", "python", "python3", "py", "py3", "python2", "ipython"}  # not pycon: a >>> session is output
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+#.-]*)[^\n`]*$")
 _CODE_START = re.compile(r"^(?:async\s+def|def|class|import|from\s+[\w.]+\s+import|@[\w.]+)\b")
 # what ast.parse raises on text that is not Python: NUL bytes give ValueError, deep nesting
