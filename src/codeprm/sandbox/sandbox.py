@@ -7,7 +7,8 @@
 
 Each worker is a warm zygote (see zygote.py) that forks a fresh isolated child per request. The child
 gets only the test inputs; this process holds the expected outputs and decides every verdict
-(grade.py). A worker that dies is replaced, its sample reported as infra_error once and retried once.
+(grade.py). A worker that dies is replaced and its sample retried once; only a second failure is
+reported, as infra_error (never as a fail).
 """
 
 from __future__ import annotations
@@ -187,7 +188,8 @@ class _Run:
         }
         for attempt in (1, 2):  # a dead worker or failed child set-up: replace and retry once
             try:
-                reply = self.worker.request(req, timeout_s=self.wall_s * (n_frames + 1) + 30)
+                # the zygote checks progress every <=0.5 s, so a test may use up to wall_s + 0.5 before it is killed
+                reply = self.worker.request(req, timeout_s=(self.wall_s + 0.5) * (n_frames + 1) + 30)
                 if not reply[0].get("infra"):
                     return reply
                 why = reply[0]["infra"]

@@ -56,7 +56,7 @@ def run_one(request: dict, state: isolation.State):
         stdin_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     setup_r, setup_w = os.pipe()
     start = time.monotonic()
-    pid = os.fork()
+    pid = _fork()
     if pid == 0:  # ---- child ----
         try:
             os.setpgid(0, 0)
@@ -120,6 +120,17 @@ def run_one(request: dict, state: isolation.State):
         os.close(fd)
     _clean(workdir)
     return header, data["result"], data["stdout"], data["stderr"]
+
+
+def _fork() -> int:
+    """fork, waiting briefly while the last sample's killed processes still count against the pids limit."""
+    for _ in range(200):
+        try:
+            return os.fork()
+        except BlockingIOError:
+            _reap_orphans()
+            time.sleep(0.005)
+    return os.fork()
 
 
 def _wait(pid: int, request: dict, result_fd: int, wall: float, start: float) -> bool:

@@ -91,7 +91,10 @@ def main() -> None:
             request = json.loads(read_frame(chan_in))
         except EOFError:
             return
-        header, records, out, err = supervise.run_one(request, state)
+        try:
+            header, records, out, err = supervise.run_one(request, state)
+        except Exception as exc:  # noqa: BLE001 - the parent retries the sample on a fresh child
+            header, records, out, err = {"infra": f"zygote error: {exc!r}"[:500]}, b"", b"", b""
         write_frames(chan_out, json.dumps(header).encode(), records, out, err)
 
 
