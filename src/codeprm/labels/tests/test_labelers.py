@@ -192,3 +192,14 @@ def test_binary_evidence_from_a_passing_sibling(make_prober):
     assert row.first_error == plain.first_error == spec.bug_line and row.labels == plain.labels
     assert row.probes < plain.probes and row.empty_prefix_value is None  # f(0) came free from the sibling
     assert row.rollouts == 2 * row.probes
+
+
+def test_label_function_api(sandbox):
+    from codeprm.labels import label
+
+    spec = SPECS[1]
+    for method in ("binary", "linear", "mc"):
+        [row] = label(spec.problem, spec.buggy, FakePolicy(p_bug=0.0), sandbox, method=method, k=2)
+        assert row.method == method and row.first_error == spec.bug_line
+    rows = label(spec.problem, spec.problem.reference, FakePolicy(), sandbox, method="mutation")
+    assert rows[0].passed and all(r.method == "mutation" for r in rows)
