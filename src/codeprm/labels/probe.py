@@ -62,13 +62,14 @@ class Judge:
         self.cache = cache
         self.fresh_runs = 0  # programs the sandbox actually ran
         self.infra_unknown = 0  # programs whose verdict stayed unknown after the retry
-        self._fingerprints: dict[int, str] = {}
+        self._fingerprints: dict[int, tuple[Problem, str]] = {}  # holds the problem, so its id is never reused
 
     def _fingerprint(self, problem: Problem) -> str:
+        """Verdicts are keyed by the whole problem (tests, limits), not just its id."""
         key = id(problem)
         if key not in self._fingerprints:
-            self._fingerprints[key] = content_key("problem", problem.model_dump(mode="json"))
-        return self._fingerprints[key]
+            self._fingerprints[key] = (problem, content_key("problem", problem.model_dump(mode="json")))
+        return self._fingerprints[key][1]
 
     def verdicts(self, problem: Problem, programs: Sequence[str]) -> list[Verdict | None]:
         fp = self._fingerprint(problem)
