@@ -14,11 +14,13 @@ reported, as infra_error (never as a fail).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterable
 
@@ -90,31 +92,46 @@ class Sandbox:
     # ---- public API ------------------------------------------------------------------------------
     def run(self, program: str, problem: Problem, coverage: bool | None = None) -> Result:
         """Run ``program`` against every test of ``problem``; blocks for a free worker."""
-        self._check(program, problem)
-        if self._closed:
-            raise CodeprmError("this Sandbox is closed")
-        worker = self._idle.get()
-        try:
-            return _Run(self.config, worker, program, problem,
-                        self.config.coverage if coverage is None else coverage).result()
-        finally:
-            self._idle.put(worker)
+        return self._run_pairs([(program, problem)], coverage, None, parallel=False)[0]
 
     def run_many(self, pairs: Iterable[tuple[str, Problem]], coverage: bool | None = None,
                  on_result: Callable[[int, Result], None] | None = None) -> list[Result]:
-        """Results in input order; every worker busy until the list is done."""
-        pairs = list(pairs)
+        """Results in input order; every worker busy (with its next request queued) until the list is done."""
+        return self._run_pairs(list(pairs), coverage, on_result, parallel=True)
+
+    def _run_pairs(self, pairs: list[tuple[str, Problem]], coverage: bool | None,
+                   on_result: Callable[[int, Result], None] | None, parallel: bool) -> list[Result]:
         for program, problem in pairs:
             self._check(program, problem)
+        if self._closed:
+            raise CodeprmError("this Sandbox is closed")
+        coverage = self.config.coverage if coverage is None else coverage
         results: list[Result | None] = [None] * len(pairs)
+        todo = iter(range(len(pairs)))
+        lock = threading.Lock()
 
-        def one(index: int) -> None:
-            results[index] = self.run(*pairs[index], coverage=coverage)
+        def next_run() -> tuple[int, "_Run"] | None:
+            with lock:
+                index = next(todo, None)
+            return None if index is None else (index, _Run(self.config, *pairs[index], coverage))
+
+        def finish(index: int, result: Result) -> None:
+            results[index] = result
             if on_result is not None:
-                on_result(index, results[index])
+                on_result(index, result)
 
-        for future in [self._pool.submit(one, i) for i in range(len(pairs))]:
-            future.result()
+        def drive() -> None:
+            worker = self._idle.get()
+            try:
+                _drive(worker, next_run, finish)
+            finally:
+                self._idle.put(worker)
+
+        if parallel and len(pairs) > 1:
+            for future in [self._pool.submit(drive) for _ in range(min(len(pairs), len(self._workers)))]:
+                future.result()
+        else:
+            drive()
         return results  # type: ignore[return-value]
 
     async def arun(self, program: str, problem: Problem, coverage: bool | None = None) -> Result:
@@ -142,6 +159,91 @@ class Sandbox:
                 raise CodeprmError(f"problem {problem.id!r}: {test.kind} test {i} needs an entry_point")
 
 
+PIPELINE_DEPTH = 2  # requests queued at a zygote: it starts the next sample without waiting for us
+PIPELINE_MAX_BYTES = 16 << 10  # larger requests wait for an idle zygote (two full pipes would deadlock)
+
+
+class _InFlight:
+    __slots__ = ("run", "steps", "index", "payload", "timeout_s", "attempt")
+
+    def __init__(self, run: "_Run", steps, index: int, request: tuple[dict, float]):
+        self.run, self.steps, self.index = run, steps, index
+        self.payload = json.dumps(request[0]).encode()
+        self.timeout_s = request[1]
+        self.attempt = 1
+
+
+def _drive(worker: Zygote, next_run: Callable[[], tuple[int, "_Run"] | None], finish: Callable[[int, Result], None]) -> None:
+    """Feed one zygote: keep up to PIPELINE_DEPTH requests queued at it, hand each reply to the sample
+    that asked, retry once on a fresh zygote when a request's worker died or its child failed set-up."""
+    to_send: deque[_InFlight] = deque()
+    inflight: deque[_InFlight] = deque()
+
+    def advance(run: "_Run", steps, index: int, value) -> _InFlight | None:
+        try:
+            request = steps.send(value)
+        except StopIteration as stop:
+            finish(index, stop.value)
+            return None
+        return _InFlight(run, steps, index, request)
+
+    while True:
+        while len(inflight) < PIPELINE_DEPTH:
+            if to_send:
+                if inflight and len(to_send[0].payload) > PIPELINE_MAX_BYTES:
+                    break
+                item = to_send.popleft()
+                try:
+                    worker.send(item.payload)
+                except WorkerDied:
+                    to_send.appendleft(item)
+                    break  # noticed at the next recv (or below when nothing is in flight)
+                inflight.append(item)
+                continue
+            got = next_run()
+            if got is None:
+                break
+            index, run = got
+            steps = run.steps()
+            item = advance(run, steps, index, None)
+            if item is not None:
+                to_send.append(item)
+        if not inflight:
+            if not to_send:
+                return
+            failed = [to_send.popleft()]  # could not even be sent: the worker is dead
+            why, dead = "the zygote is not running", True
+        else:
+            item = inflight.popleft()
+            try:
+                reply = worker.recv(item.timeout_s)
+            except WorkerDied as exc:
+                failed, why, dead = [item, *inflight], str(exc), True
+                inflight.clear()
+            else:
+                if not reply[0].get("infra"):
+                    nxt = advance(item.run, item.steps, item.index, reply)
+                    if nxt is not None:
+                        to_send.appendleft(nxt)  # finish started samples first
+                    continue
+                failed, why, dead = [item], reply[0]["infra"], False
+        if dead:
+            try:
+                worker.restart()
+            except CodeprmError as exc:
+                why += f"; restart failed: {exc}"
+        for item in reversed(failed):
+            log.warning("sandbox infra error on %s (attempt %d): %s", item.run.problem.id, item.attempt, why)
+            if item.attempt == 1:
+                item.attempt = 2
+                to_send.appendleft(item)
+            else:
+                item.run.infra = why
+                nxt = advance(item.run, item.steps, item.index, None)
+                if nxt is not None:
+                    to_send.appendleft(nxt)
+
+
 def _try(fn, *args):
     try:
         return fn(*args)
@@ -153,8 +255,9 @@ class _Run:
     """One sample: as many child runs as it takes (call/assert tests share a child; a child that dies
     mid-way is restarted after the test it died on; each stdio test gets its own child)."""
 
-    def __init__(self, config: SandboxConfig, worker: Zygote, program: str, problem: Problem, coverage: bool):
-        self.config, self.worker, self.program, self.problem, self.coverage = config, worker, program, problem, coverage
+    def __init__(self, config: SandboxConfig, program: str, problem: Problem, coverage: bool):
+        self.config, self.program, self.problem, self.coverage = config, program, problem, coverage
+        self.infra = ""
         self.n_lines = program.count("\n") + 1
         self.tests: list[TestResult | None] = [None] * len(problem.tests)
         self.lines: set[int] = set()
@@ -163,19 +266,21 @@ class _Run:
         self.wall_s = config.wall_time_factor * problem.time_limit_s + config.wall_time_extra_s
         self.stderr = ""
 
-    def result(self) -> Result:
+    def steps(self):
+        """A generator: yields (request, timeout_s), receives the zygote's reply (None after a second
+        infra failure, with ``self.infra`` saying why), returns the Result."""
         start = time.monotonic()
         calls = [i for i, t in enumerate(self.problem.tests) if t.kind != "stdio"]
         while calls:
-            calls = self._run_calls(calls)
+            calls = yield from self._run_calls(calls)
         for i, t in enumerate(self.problem.tests):
             if t.kind == "stdio" and self.tests[i] is None:
-                self._run_stdio(i)
+                yield from self._run_stdio(i)
         return Result(problem_id=self.problem.id, tests=self.tests, error_line=self.error_line,
                       lines_executed=sorted(self.lines) if self.coverage else None, time_s=time.monotonic() - start)
 
     # ---- talking to the worker -------------------------------------------------------------------
-    def _request(self, tests: list[dict], stdio: bool, stdin: str = "") -> tuple[dict, bytes, bytes, bytes] | None:
+    def _request(self, tests: list[dict], stdio: bool, stdin: str = ""):
         n_frames = 1 if stdio else len(tests) + 1
         req = {
             "program": self.program, "entry_point": self.problem.entry_point, "tests": tests,
@@ -186,22 +291,10 @@ class _Run:
             "result_cap": self.config.result_limit_bytes, "fsize_bytes": self.config.file_size_limit_mb << 20,
             "open_files": self.config.open_files, "processes": self.config.max_processes,
         }
-        for attempt in (1, 2):  # a dead worker or failed child set-up: replace and retry once
-            try:
-                # the zygote checks progress every <=0.5 s, so a test may use up to wall_s + 0.5 before it is killed
-                reply = self.worker.request(req, timeout_s=(self.wall_s + 0.5) * (n_frames + 1) + 30)
-                if not reply[0].get("infra"):
-                    return reply
-                why = reply[0]["infra"]
-            except WorkerDied as exc:
-                why = str(exc)
-                try:
-                    self.worker.restart()
-                except CodeprmError as restart_exc:
-                    why += f"; restart failed: {restart_exc}"
-            log.warning("sandbox infra error on %s (attempt %d): %s", self.problem.id, attempt, why)
-        self._infra = why
-        return None
+        # the zygote checks progress every <=0.5 s, so a test may use up to wall_s + 0.5 before it is killed;
+        # one more request may be queued ahead of this one
+        timeout_s = 2 * (self.wall_s + 0.5) * (n_frames + 1) + 30
+        return (yield req, timeout_s)
 
     def _set(self, index: int, status: str, detail: str = "", time_s: float = 0.0, trusted: bool = True) -> None:
         excerpt = "" if status == "pass" else self.stderr[-self.config.stderr_excerpt_chars:] if self.config.stderr_excerpt_chars else ""
@@ -226,10 +319,10 @@ class _Run:
                     raise CodeprmError(f"problem {self.problem.id!r}: test {i} input is not a builtin value ({exc})") from None
             else:
                 tests.append({"i": i, "kind": "assert", "code": t.code})
-        reply = self._request(tests, stdio=False)
+        reply = yield from self._request(tests, stdio=False)
         if reply is None:
             for i in pending:
-                self._set(i, "infra_error", self._infra, trusted=self.problem.tests[i].kind == "call")
+                self._set(i, "infra_error", self.infra, trusted=self.problem.tests[i].kind == "call")
             return []
         header, blob, _out, err = reply
         self.stderr = err.decode("utf-8", "replace")
@@ -315,9 +408,9 @@ class _Run:
     # ---- stdin/stdout tests ----------------------------------------------------------------------
     def _run_stdio(self, index: int) -> None:
         test = self.problem.tests[index]
-        reply = self._request([{"i": index, "kind": "stdio"}], stdio=True, stdin=test.stdin)
+        reply = yield from self._request([{"i": index, "kind": "stdio"}], stdio=True, stdin=test.stdin)
         if reply is None:
-            self._set(index, "infra_error", self._infra)
+            self._set(index, "infra_error", self.infra)
             return
         header, blob, out, err = reply
         self.stderr = err.decode("utf-8", "replace")

@@ -188,10 +188,24 @@ class Zygote:
     def _read_frame(self, deadline: float) -> bytes:
         return self._read_exact(int.from_bytes(self._read_exact(4, deadline), "big"), deadline)
 
-    def request(self, req: dict, timeout_s: float) -> tuple[dict, bytes, bytes, bytes]:
+    def send(self, payload: bytes) -> None:
+        """Queue one encoded request; the zygote answers requests in order."""
         if self.proc is None or self.proc.poll() is not None:
             raise WorkerDied("the zygote is not running")
-        self._send(req)
+        try:
+            self.proc.stdin.write(len(payload).to_bytes(4, "big") + payload)
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as exc:
+            raise WorkerDied(f"could not write to the zygote: {exc}") from None
+
+    def recv(self, timeout_s: float) -> tuple[dict, bytes, bytes, bytes]:
+        """The reply to the oldest request not yet answered."""
+        if self.proc is None:
+            raise WorkerDied("the zygote is not running")
         deadline = time.monotonic() + timeout_s
         header = json.loads(self._read_frame(deadline))
         return header, self._read_frame(deadline), self._read_frame(deadline), self._read_frame(deadline)
+
+    def request(self, req: dict, timeout_s: float) -> tuple[dict, bytes, bytes, bytes]:
+        self.send(json.dumps(req).encode())
+        return self.recv(timeout_s)

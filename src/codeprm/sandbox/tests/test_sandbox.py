@@ -224,11 +224,10 @@ def test_dead_worker_is_replaced_and_sample_retried(sb):
 def test_infra_error_after_two_failures_is_not_a_fail(sb, monkeypatch):
     from codeprm.sandbox.worker import Zygote
 
-    def broken(self, req, timeout_s):
+    def broken(self, timeout_s):
         raise WorkerDied("simulated")
 
-    monkeypatch.setattr(Zygote, "request", broken)
-    monkeypatch.setattr(Zygote, "restart", lambda self: None)
+    monkeypatch.setattr(Zygote, "recv", broken)  # every reply lost: the worker is restarted, the sample retried
     result = sb.run(HONEST, inc_problem())
     assert result.infra_error and result.status == "infra_error"
     assert all(t.status == "infra_error" for t in result.tests) and not any(t.status == "fail" for t in result.tests)
