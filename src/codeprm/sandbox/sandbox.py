@@ -38,9 +38,9 @@ log = logging.getLogger("codeprm.sandbox")
 
 class Sandbox:
     def __init__(self, config: SandboxConfig | None = None, **overrides: Any):
-        try:
-            self.config = (config or SandboxConfig()).model_copy(update=overrides) if overrides else (config or SandboxConfig())
-            SandboxConfig.model_validate(self.config.model_dump())
+        try:  # validate overrides too (model_copy alone would not)
+            base = (config or SandboxConfig()).model_dump()
+            self.config = SandboxConfig.model_validate({**base, **overrides})
         except ValidationError as exc:
             err = exc.errors()[0]
             raise CodeprmError(f"sandbox option '{'.'.join(map(str, err['loc']))}': {err['msg']}") from None
@@ -48,11 +48,8 @@ class Sandbox:
         self._workers: list[Zygote] = []
         self._closed = False
         self._lock = threading.Lock()
-        try:
-            with ThreadPoolExecutor(self.config.workers) as pool:
-                started = list(pool.map(lambda i: _try(Zygote, self.config, i), range(self.config.workers)))
-        except BaseException:
-            raise
+        with ThreadPoolExecutor(self.config.workers) as pool:  # zygotes start in parallel
+            started = list(pool.map(lambda i: _try(Zygote, self.config, i), range(self.config.workers)))
         errors = [z for z in started if isinstance(z, BaseException)]
         for z in started:
             if isinstance(z, Zygote):
