@@ -60,3 +60,24 @@ def test_summarize_records():
     assert report["monotonic_violations"] == 1 and report["beyond_policy"] == 1 and report["passed"] == 1
     assert [b["lines"] for b in report["by_length"]] == ["1-3", "4-7", "16-31"]
     assert probe_bound(16) == 6 and probe_bound(17) == 7 and probe_bound(1) == 2
+
+
+def test_run_label_bench_on_fake_policy(tmp_path, sandbox):
+    from codeprm.labels.bench import LabelBenchConfig, run_label_bench
+    from codeprm.labels.tests.fakes import PROBLEMS, SPECS, FakePolicy
+    from codeprm.problems import write_jsonl
+
+    write_jsonl(PROBLEMS, tmp_path / "p.jsonl")
+    config = LabelBenchConfig(policy="fake", benchmark=f"jsonl:{tmp_path / 'p.jsonl'}", samples=4, k=2)
+    report = run_label_bench(config, policy=FakePolicy(), sandbox=sandbox, cache_path=tmp_path / "cache.sqlite", show_progress=False)
+    bug = {s.problem.id: s.bug_line for s in SPECS}
+    assert report["responses"] == 12 and len(report["records"]) == 12
+    for r in report["records"]:
+        if not r["passed"] and not r["beyond_policy"]:
+            assert r["linear_first_error"] == r["plain_first_error"] == r["binary_first_error"] == bug[r["problem_id"]]
+            assert r["binary_probes"] <= r["plain_probes"] <= probe_bound(r["lines"])
+    assert report["first_error_agreement"] == 1.0 and report["probe_bound_exceeded"] == 0
+    assert report["binary_rollouts_per_response"] <= report["plain_binary_rollouts_per_response"] < report["linear_rollouts_per_response"]
+    # a second run over the same cache file generates nothing new
+    again = run_label_bench(config, policy=FakePolicy(), sandbox=sandbox, cache_path=tmp_path / "cache.sqlite", show_progress=False)
+    assert again["fresh_rollouts"] == 0 and again["records"] == report["records"]
