@@ -104,12 +104,17 @@ def _private_filesystem(state: State) -> None:
             _tmpfs(state, path, "size=4k,nr_inodes=16,mode=0555", readonly=True)
             hidden.append(path)
     _tmpfs(state, "/tmp", f"size={int(cfg['tmp_size_mb'])}m,nr_inodes={int(cfg['tmp_inodes'])},mode=0755")
+    try:  # a procfs of our own in which a sample sees only its own uid's processes (not the host's command lines)
+        state.call("mount", b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, b"hidepid=2")
+        proc_note = "/proc shows a sample only its own processes"
+    except OSError as exc:
+        proc_note = f"/proc shows every process ({exc.strerror})"
     if os.path.isdir("/dev/shm"):
         _tmpfs(state, "/dev/shm", "size=4k,nr_inodes=16,mode=0755", readonly=True)
     os.makedirs(state.tmp_root, mode=0o755, exist_ok=True)
     state.mechanisms["filesystem"] = (
         f"private mount namespace, all mounts read-only, per-sample dir on a {cfg['tmp_size_mb']} MiB tmpfs /tmp, "
-        f"/dev/shm read-only, hidden: {', '.join(hidden) or 'none'}"
+        f"/dev/shm read-only, {proc_note}, hidden: {', '.join(hidden) or 'none'}"
         + (f" (left writable: {', '.join(failed)})" if failed else "")
     )
 

