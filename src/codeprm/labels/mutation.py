@@ -12,23 +12,22 @@ from codeprm.labels.labelers import Labeler, VerdictUnknown
 from codeprm.labels.probe import Judge, derive_seed
 from codeprm.labels.rows import LineLabels
 from codeprm.problems import Problem
+from codeprm.problems.mutate import mutants
 
 
 def completion_mutants(problem: Problem, completion: str, seed: int = 0) -> list[tuple[str, int, str]]:
-    """``(mutated completion, changed 0-based completion line, operator kind)`` for every one-line
-    mutant the mutation operators produce inside the completion."""
-    from codeprm.labels.operators import program_mutants
-
+    """``(mutated completion, changed 0-based completion line, operator)`` for every one-line mutant
+    that ``codeprm.problems.mutate`` makes inside the completion (the prompt is left alone)."""
     program = problem.program(completion)
     head = program[: len(program) - len(completion)] if program.endswith(completion) else None
     if head is None or (head and not head.endswith("\n")):
         return []  # the completion does not start on its own line of the program: lines do not map
     offset = head.count("\n")
     out = []
-    for mutated, line, kind in program_mutants(program, first_line=offset, seed=seed):
-        if line < offset or not mutated.startswith(head):
+    for m in mutants(program, lines=range(offset, len(program.splitlines())), seed=seed):
+        if m.line_index < offset or not m.program.startswith(head):
             continue  # a change in the prompt is not the response's error
-        out.append((mutated[len(head):], line - offset, kind))
+        out.append((m.program[len(head):], m.line_index - offset, f"{m.kind}: {m.detail}"))
     return out
 
 
