@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import random
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+import weakref
 from pathlib import Path
 
 from codeprm.errors import CodeprmError
@@ -46,6 +48,41 @@ def _own_cgroup(controller: str) -> Path | None:
     return None
 
 
+_swept_stale = False
+
+
+def _remove_stale_cgroups() -> None:
+    """rmdir the empty cgroups of codeprm hosts that died without closing their Sandbox (once per process)."""
+    global _swept_stale
+    if _swept_stale:
+        return
+    _swept_stale = True
+    for controller in ("memory", "pids"):
+        base = _own_cgroup(controller)
+        if base is None or not base.is_dir():
+            continue
+        for path in [*base.glob("codeprm-*-*-*"), *base.parent.glob("*/codeprm-*-*-*")]:  # ours and sibling sessions
+            host_pid = path.name.split("-")[1]
+            if host_pid.isdigit() and not Path("/proc", host_pid).exists():
+                try:
+                    path.rmdir()  # fails, harmlessly, while a process is still inside
+                except OSError:
+                    pass
+
+
+_live: "weakref.WeakSet[Zygote]" = weakref.WeakSet()
+
+
+@atexit.register
+def _kill_live_zygotes() -> None:
+    """A Sandbox that was never closed must not leave zygotes or cgroups behind."""
+    for zygote in list(_live):
+        try:
+            zygote.kill()
+        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+            pass
+
+
 class Zygote:
     def __init__(self, config: SandboxConfig, index: int):
         self.config = config
@@ -54,12 +91,14 @@ class Zygote:
         self.tmp_root = f"/tmp/codeprm-{os.getpid()}-{index}-{random.randrange(1 << 30)}"
         self.mechanisms: dict[str, str] = {}
         self.proc: subprocess.Popen | None = None
+        _live.add(self)
         self._start()
 
     # ---- lifecycle -------------------------------------------------------------------------------
     def _make_cgroups(self) -> None:
         if self.config.cgroup == "off":
             return
+        _remove_stale_cgroups()
         name = f"codeprm-{os.getpid()}-{self.index}-{random.randrange(1 << 30)}"
         problems = []
         for controller in ("memory", "pids"):
