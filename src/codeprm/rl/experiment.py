@@ -174,7 +174,7 @@ def build_prm(args) -> str:
     cli = [sys.executable, "-c", "from codeprm.cli import main; main()"]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.parallel)}
     steps = [
-        ["label", "--policy", args.policy, "--benchmark", args.prm_benchmark, "--method", "binary", "-k", "4",
+        ["label", "--policy", args.policy, "--benchmark", args.prm_benchmark, "--method", "binary", "-k", str(args.prm_k),
          "--samples", str(args.prm_samples), "--out", str(work / "labels"), "--max-new-tokens", str(args.max_new_tokens)],
         ["prm", "train", "--data", str(work / "labels"), "--base", args.policy, "--out", str(work / "prm"),
          "--epochs", str(args.prm_epochs)],
@@ -191,8 +191,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, required=True, help="where the plot, table and summary.json go")
     ap.add_argument("--runs", type=Path, default=Path("runs/rl_experiment"), help="run directories (checkpoints, metrics, logs; not for git)")
     ap.add_argument("--prm", default=None, help="PRM checkpoint directory trained on the policy's tokenizer; omitted: build one")
-    ap.add_argument("--prm-benchmark", default="synth:train?seed=12&size=80", help="problems labelled to build the PRM")
-    ap.add_argument("--prm-samples", type=int, default=8)
+    ap.add_argument("--prm-benchmark", default="synth:train?seed=12&size=48", help="problems labelled to build the PRM")
+    ap.add_argument("--prm-samples", type=int, default=6, help="responses labelled per problem")
+    ap.add_argument("--prm-k", type=int, default=3, help="rollouts per probed prefix (binary first-error search)")
     ap.add_argument("--prm-epochs", type=int, default=4)
     ap.add_argument("--train-benchmark", default="synth:train?seed=11&size=500",
                     help="RL problems: train-split compositions with fresh constants (the tiny policy was SFT'd on synth:train)")
