@@ -25,7 +25,7 @@ from codeprm.labels.job import LabelConfig, sample_responses
 from codeprm.labels.probe import Judge, Prober, Sampling
 from codeprm.problems import load_benchmark
 
-LENGTH_BUCKETS = [(1, 3), (4, 7), (8, 15), (16, 31), (32, 10**9)]
+LENGTH_BUCKETS = [(0, 3), (4, 7), (8, 15), (16, 31), (32, 10**9)]
 
 
 class LabelBenchConfig(BaseModel):

@@ -87,8 +87,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                          temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
         report = run_label_bench(config, cache_path=cache)
         table = Table(title=f"first-error search, {policy} on {benchmark}, K={k}: linear (baseline) vs binary")
-        for name in ("L", "resp", "fail", "linear roll/resp", "plain binary roll/resp", "binary roll/resp",
-                     "plain/ linear", "binary/ linear", "plain agree", "binary agree", "binary probes max", "> log2L+2"):
+        for name in ("L", "resp", "fail", "lin r/resp", "plain r/resp", "bin r/resp", "plain/lin", "bin/lin",
+                     "plain agree", "bin agree", "bin probes max", ">log2L+2"):
             table.add_column(name, justify="right")
         for row in [*report["by_length"], {**report, "lines": "all"}]:
             table.add_row(str(row["lines"]), str(row["responses"]), str(row["failing"]),
@@ -97,7 +97,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                           _fmt(row["binary_over_linear"]), _fmt(row["plain_first_error_agreement"], 3),
                           _fmt(row["first_error_agreement"], 3), _fmt(row["binary_probes_max"]),
                           str(row["probe_bound_exceeded"] + row["plain_probe_bound_exceeded"]))
-        console = Console()
+        console = Console(width=max(Console().width, 150))  # the table is wide; do not squeeze it into 80 columns
         console.print(table)
         console.print(f"L>=16: binary/linear = {_fmt(report['long_binary_over_linear'])} (plain "
                       f"{_fmt(report['long_plain_binary_over_linear'])}) over {report['long_responses']} responses; "

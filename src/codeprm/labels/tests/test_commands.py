@@ -58,7 +58,7 @@ def test_summarize_records():
     assert report["linear_rollouts_per_response"] == pytest.approx(98 / 5)
     assert report["long_binary_over_linear"] == pytest.approx(20 / 80) and report["long_responses"] == 3
     assert report["monotonic_violations"] == 1 and report["beyond_policy"] == 1 and report["passed"] == 1
-    assert [b["lines"] for b in report["by_length"]] == ["1-3", "4-7", "16-31"]
+    assert [b["lines"] for b in report["by_length"]] == ["0-3", "4-7", "16-31"]
     assert probe_bound(16) == 6 and probe_bound(17) == 7 and probe_bound(1) == 2
 
 
