@@ -190,7 +190,9 @@ def train(config: TrainConfig, restart: bool = False, progress: bool = True, con
     train_rows, val_rows = split_by_problem(rows, config.val_frac, config.seed)
     backbone, tokenizer = load_base(config.base)
     torch.manual_seed(config.seed)  # head and LoRA initialisation
-    prm_config = PRMConfig(mode=config.mode, loss=config.loss, base_model=config.base, max_length=config.max_length,
+    # Never read past the positions the backbone was trained for.
+    max_length = min(config.max_length, getattr(backbone.config, "max_position_embeddings", None) or config.max_length)
+    prm_config = PRMConfig(mode=config.mode, loss=config.loss, base_model=config.base, max_length=max_length,
                            label_format="outcome" if config.mode == "orm" else label_format(rows))
     model = ProcessRewardModel.from_backbone(backbone, tokenizer, prm_config, lora_r=config.lora_r if config.lora else None,
                                              lora_alpha=config.lora_alpha)
