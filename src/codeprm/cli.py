@@ -25,6 +25,7 @@ _STAGE_COMMANDS = [
     "codeprm.labels.commands",
     "codeprm.prm.commands",
     "codeprm.rl.commands",
+    "codeprm.pipeline",
 ]
 
 
