@@ -211,10 +211,10 @@ def oom_kills(state: State) -> int:
 
 
 def cgroup_pids(state: State) -> list[int]:
-    pids: set[int] = set()
-    for path in state.cgroup_dirs.values():
-        with open(os.path.join(path, "cgroup.procs")) as fh:
-            pids.update(int(x) for x in fh.read().split())
+    """Processes left in the worker's cgroup (both controllers hold the same children; read one)."""
+    path = state.cgroup_dirs.get("pids") or state.cgroup_dirs["memory"]
+    with open(os.path.join(path, "cgroup.procs")) as fh:
+        pids = {int(x) for x in fh.read().split()}
     pids.discard(state.zygote_pid)
     return sorted(pids)
 

@@ -59,8 +59,16 @@ class Sandbox:
             self.close()
             raise errors[0]
         self.mechanisms = self._workers[0].mechanisms
-        log.info("sandbox: isolation=%s, %d workers; %s", self.config.isolation, len(self._workers),
-                 "; ".join(f"{k}: {v}" for k, v in self.mechanisms.items()))
+        fs = self.mechanisms.get("filesystem", "")
+        weaker = [name for name, missing in (
+            ("isolation=rlimits-only", self.config.isolation != "full"),
+            ("no cgroup limits", "cgroup" not in self.mechanisms and self.config.cgroup != "off"),
+            ("some mounts left writable", "left writable" in fs),
+            ("other processes visible in /proc", "shows every process" in fs)) if missing]
+        # one line at start-up saying what is enforced; a warning when anything weaker than full is in force
+        log.log(logging.WARNING if weaker else logging.INFO, "sandbox: isolation=%s, %d workers%s; %s",
+                self.config.isolation, len(self._workers), f" (WEAKER: {', '.join(weaker)})" if weaker else "",
+                "; ".join(f"{k}: {v}" for k, v in self.mechanisms.items()))
         self._pool = ThreadPoolExecutor(self.config.workers, thread_name_prefix="codeprm-sandbox")
 
     # ---- lifecycle -------------------------------------------------------------------------------

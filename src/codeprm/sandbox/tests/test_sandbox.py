@@ -234,3 +234,16 @@ def test_infra_error_after_two_failures_is_not_a_fail(sb, monkeypatch):
     monkeypatch.undo()
     assert sb.run(HONEST, inc_problem()).passed
 
+
+
+def test_startup_says_what_is_enforced(caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="codeprm.sandbox"):
+        with Sandbox(workers=1) as sandbox:
+            assert {"seccomp", "network", "filesystem", "uid", "rlimits"} <= set(sandbox.mechanisms)
+        with Sandbox(workers=1, isolation="rlimits-only", cgroup="off"):
+            pass
+    lines = [r for r in caplog.records if r.name == "codeprm.sandbox" and "isolation=" in r.getMessage()]
+    assert lines[0].levelno == logging.INFO and "seccomp" in lines[0].getMessage()
+    assert lines[1].levelno == logging.WARNING and "WEAKER" in lines[1].getMessage()
