@@ -26,12 +26,13 @@ from typing import Any, Callable
 from pydantic import BaseModel, Field
 
 from codeprm.errors import CodeprmError
+from codeprm.sandbox.config import Isolation
 
 
 class SandboxBenchConfig(BaseModel):
     workers: int = Field(default_factory=lambda: 2 * (os.cpu_count() or 1), ge=1, le=256,
                          description="parallel workers for every contender (codeprm's default: two per core)")
-    isolation: str = Field(default="full", description="codeprm isolation mode (full | rlimits-only)")
+    isolation: Isolation = Field(default="full", description="codeprm isolation mode (full | rlimits-only)")
     repeats: int = Field(default=3, ge=1, le=100, description="codeprm passes over the 164 samples; the best is reported")
     stdio_tests: int = Field(default=200, ge=10, le=100_000, description="stdin/stdout tests to time")
     skip_spawn: bool = Field(default=False, description="skip the fresh-interpreter baseline (the slowest part)")

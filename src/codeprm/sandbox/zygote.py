@@ -66,7 +66,7 @@ def main() -> None:
 
     for name in PREIMPORT:
         importlib.import_module(name)
-    import child  # noqa: E402 - needs sys.path set above; all imported before paths get hidden
+    import child  # noqa: F401,E402 - preloaded for the children; needs sys.path above; before paths get hidden
     import isolation
     import supervise
 
