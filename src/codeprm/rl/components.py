@@ -131,13 +131,30 @@ def prm_line_scorer(prm, batch_size: int = 16) -> LineScorer:
 # ---------------------------------------------------------------------------------------- verifier
 def sandbox_verifier(workers: int | None = None) -> Verifier:
     """Runs programs in the sandbox; coverage (``lines_executed``) only when asked for."""
-    from codeprm.sandbox import Sandbox
+    import logging
+    import sys
 
+    from codeprm.sandbox import Sandbox
+    from codeprm.sandbox.result import TestResult
+
+    # Sampled programs can return integers with thousands of digits; the trusted side's repr of such a
+    # value must not raise (Python's default limit is 4300 digits).
+    sys.set_int_max_str_digits(0)
     kwargs = {"workers": workers} if workers else {}
     sandbox = Sandbox(**kwargs)
 
     def verify(problems: Sequence[Problem], programs: Sequence[str], coverage: bool = False) -> list[Result]:
-        return sandbox.run_many(list(zip(programs, problems)), coverage=coverage)
+        try:
+            return sandbox.run_many(list(zip(programs, problems)), coverage=coverage)
+        except Exception as exc:  # noqa: BLE001 - one bad sample must not end a long run
+            logging.getLogger("codeprm.rl").warning("sandbox batch failed (%s); judging samples one by one", exc)
+        results = []
+        for program, problem in zip(programs, problems):
+            try:
+                results.append(sandbox.run(program, problem, coverage=coverage))
+            except Exception as exc:  # noqa: BLE001 - reported as infra_error: masked, never scored 0
+                results.append(Result(problem_id=problem.id, tests=[TestResult(status="infra_error", detail=str(exc)[:200])]))
+        return results
 
     verify.close = getattr(sandbox, "close", lambda: None)  # type: ignore[attr-defined]
     return verify
