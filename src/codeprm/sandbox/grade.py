@@ -126,6 +126,8 @@ def death_status(header: dict, cpu_limit_s: float) -> tuple[str, str]:
     if header.get("output_limit"):
         return "output_limit", f"{header['output_limit']} exceeded its cap"
     if header.get("timeout"):
+        if header.get("timeout_kind") == "cpu":
+            return "timeout", f"CPU time limit ({cpu_limit_s:g} s per test) exceeded"
         return "timeout", "wall-clock limit exceeded"
     sig = header.get("signal")
     if sig == signal.SIGXCPU or (sig == signal.SIGKILL and header.get("cpu_s", 0.0) >= cpu_limit_s - 0.05):

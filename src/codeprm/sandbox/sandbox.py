@@ -290,7 +290,7 @@ class _Run:
         req = {
             "program": self.program, "entry_point": self.problem.entry_point, "tests": tests,
             "test_setup": self.problem.test_setup, "stdio": stdio, "stdin": stdin, "coverage": self.coverage,
-            "wall_s": self.wall_s, "cpu_s": max(1, math.ceil(self.cpu_limit_s * n_frames)),
+            "wall_s": self.wall_s, "test_cpu_s": self.cpu_limit_s, "cpu_s": max(1, math.ceil(self.cpu_limit_s * n_frames + 1)),
             "mem_bytes": self.problem.memory_limit_mb << 20, "expected_frames": n_frames,
             "stdout_cap": self.config.stdout_limit_bytes, "stderr_cap": self.config.stderr_limit_bytes,
             "result_cap": self.config.result_limit_bytes, "fsize_bytes": self.config.file_size_limit_mb << 20,

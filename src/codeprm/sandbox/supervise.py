@@ -109,7 +109,8 @@ def run_one(request: dict, state: isolation.State):
     except OSError:
         pass  # the child already did it, or already exited
     header = {"exit": None, "signal": None, "timeout": False, "output_limit": None, "infra": None, "cpu_s": 0.0, "oom": False}
-    header["timeout"] = _wait(pid, request, streams["result"], float(request["wall_s"]), start)
+    why = _wait(pid, request, streams["result"], float(request["wall_s"]), start)
+    header["timeout"], header["timeout_kind"] = why is not None, why
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -159,20 +160,38 @@ def _fork() -> int:
     return os.fork()
 
 
-def _wait(pid: int, request: dict, result_fd: int, wall: float, start: float) -> bool:
-    """Sleep until the child exits; True when the wall clock ran out first."""
+def _cpu_s(pid: int) -> float:
+    """CPU seconds the process has used so far, from the kernel (the program cannot lie about it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _wait(pid: int, request: dict, result_fd: int, wall: float, start: float) -> str | None:
+    """Sleep until the child exits. Returns None, or why it must be killed: "wall" when a test ran past
+    its wall-clock budget, "cpu" when a test used more than its CPU seconds (measured from the check
+    that first saw the previous test's record, so a test is never charged for its predecessor)."""
     expected = int(request["expected_frames"])
-    check_every = max(0.05, min(0.5, wall / 2))
+    cpu_limit = float(request.get("test_cpu_s") or 0.0)
+    check_every = max(0.05, min(0.5, wall / 2, cpu_limit / 2 if cpu_limit else 0.5))
     deadline = start + wall
     pidfd = os.pidfd_open(pid)
     parsed = frames = 0
+    cpu_base = 0.0
     try:
         while True:
             now = time.monotonic()
             wake = min(deadline, now + check_every)
             if select.select([pidfd], [], [], max(0.0, wake - now))[0]:
-                return False
+                return None
             now = time.monotonic()
+            cpu = _cpu_s(pid)
             size = os.fstat(result_fd).st_size
             if size > parsed:  # count complete records: new ones mean the child moved on to the next test
                 blob = os.pread(result_fd, min(size - parsed, 1 << 24), parsed)
@@ -185,11 +204,14 @@ def _wait(pid: int, request: dict, result_fd: int, wall: float, start: float) ->
                     frames += 1
                 parsed += pos
                 if frames >= expected:
-                    return False  # every record is in: whatever the child does now does not matter
+                    return None  # every record is in: whatever the child does now does not matter
                 if frames > before:
-                    deadline = now + wall
+                    deadline, cpu_base = now + wall, cpu
+                    continue
+            if cpu_limit and cpu - cpu_base > cpu_limit:
+                return "cpu"
             if now >= deadline:
-                return True
+                return "wall"
     finally:
         os.close(pidfd)
 

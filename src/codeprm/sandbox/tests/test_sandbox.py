@@ -247,3 +247,17 @@ def test_startup_says_what_is_enforced(caplog):
     lines = [r for r in caplog.records if r.name == "codeprm.sandbox" and "isolation=" in r.getMessage()]
     assert lines[0].levelno == logging.INFO and "seccomp" in lines[0].getMessage()
     assert lines[1].levelno == logging.WARNING and "WEAKER" in lines[1].getMessage()
+
+
+def test_cpu_limit_is_per_test_even_with_a_generous_wall_clock():
+    # wall budget 20 * 0.3 + 0.5 = 6.5 s per test, but each test may only use 0.3 CPU seconds
+    with Sandbox(workers=1, wall_time_factor=20.0, wall_time_extra_s=0.5) as sandbox:
+        burn = "def f(x):\n    if x == 1:\n        while True:\n            pass\n    return x + 1\n"
+        start = __import__("time").monotonic()
+        result = sandbox.run(burn, inc_problem(time_limit_s=0.3))
+        assert [t.status for t in result.tests] == ["timeout", "pass", "pass"]
+        assert "CPU" in result.tests[0].detail
+        assert __import__("time").monotonic() - start < 4.0
+        # work that fits in the CPU budget passes, however many tests came before it
+        ok = "def f(x):\n    s = 0\n    for i in range(200000):\n        s += i\n    return x + 1\n"
+        assert sandbox.run(ok, inc_problem(time_limit_s=0.3)).passed
