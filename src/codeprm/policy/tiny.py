@@ -39,8 +39,11 @@ def load_tiny(train_if_missing: bool = True, path: str | Path | None = None, **o
     if not is_trained(model_dir):
         if not train_if_missing:
             raise CodeprmError(f"no tiny model at {model_dir}; train it with `codeprm sft`")
+        import sys
+
         from codeprm.policy.sft import SFTConfig, train_sft
 
+        print(f"training the tiny policy into {model_dir} (about ten minutes; `codeprm sft` does this with a progress bar)", file=sys.stderr)
         train_sft(SFTConfig(), model_dir)
     # Chat off: the tokenizer has no template, and the model continues raw code.
     try:

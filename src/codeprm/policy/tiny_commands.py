@@ -12,7 +12,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("sft")
     def sft_command(
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="model directory (default: the tiny policy's, $CODEPRM_CACHE/tiny)"),
-        data: str = typer.Option("synth:train", "--data", help="benchmark whose prompt -> reference pairs are trained on"),
+        data: Optional[str] = typer.Option(None, "--data", help="benchmark whose prompt -> reference pairs are trained on (default synth:train)"),
         steps: Optional[int] = typer.Option(None, "--steps", help="optimizer steps (default: SFTConfig.steps)"),
         batch_size: Optional[int] = typer.Option(None, "--batch-size"),
         lr: Optional[float] = typer.Option(None, "--lr", help="peak learning rate"),
@@ -36,7 +36,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         if config and not isinstance(fields, dict):
             raise CodeprmError(f"{config}: expected a mapping of SFTConfig fields")
         flags = dict(data=data, steps=steps, batch_size=batch_size, lr=lr, hidden_size=hidden_size, num_layers=num_layers, threads=threads, seed=seed)
-        fields.update({k: v for k, v in flags.items() if v is not None and (k != "data" or v != "synth:train" or "data" not in fields)})
+        fields.update({k: v for k, v in flags.items() if v is not None})
         try:
             cfg = SFTConfig(**fields)
         except ValidationError as exc:
