@@ -45,10 +45,15 @@ def _fresh_workdir(state: isolation.State) -> str:
         except OSError:
             pass
         _clean(path)
-    _counter[0] += 1
-    path = _workdir[0] = os.path.join(state.tmp_root, f"s{_counter[0]}")
-    os.mkdir(path, 0o700)
-    return path
+    while True:
+        _counter[0] += 1
+        path = os.path.join(state.tmp_root, f"s{_counter[0]}")
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            continue  # left by an earlier zygote sharing this root
+        _workdir[0] = path
+        return path
 
 
 def _baseline_vm_cached() -> tuple[int, int]:
