@@ -181,8 +181,20 @@ class _InFlight:
 def _drive(worker: Zygote, next_run: Callable[[], tuple[int, "_Run"] | None], finish: Callable[[int, Result], None]) -> None:
     """Feed one zygote: keep up to PIPELINE_DEPTH requests queued at it, hand each reply to the sample
     that asked, retry once on a fresh zygote when a request's worker died or its child failed set-up."""
-    to_send: deque[_InFlight] = deque()
     inflight: deque[_InFlight] = deque()
+    try:
+        _drive_loop(worker, next_run, finish, inflight)
+    except BaseException:
+        if inflight:  # replies we will never read are queued at this zygote: the next user must not get them
+            try:
+                worker.restart()
+            except Exception:  # noqa: BLE001 - the original error matters more
+                pass
+        raise
+
+
+def _drive_loop(worker: Zygote, next_run, finish, inflight: "deque[_InFlight]") -> None:
+    to_send: deque[_InFlight] = deque()
 
     def advance(run: "_Run", steps, index: int, value) -> _InFlight | None:
         try:

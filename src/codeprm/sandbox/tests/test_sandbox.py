@@ -261,3 +261,16 @@ def test_cpu_limit_is_per_test_even_with_a_generous_wall_clock():
         # work that fits in the CPU budget passes, however many tests came before it
         ok = "def f(x):\n    s = 0\n    for i in range(200000):\n        s += i\n    return x + 1\n"
         assert sandbox.run(ok, inc_problem(time_limit_s=0.3)).passed
+
+
+def test_failing_callback_does_not_poison_the_workers(sb):
+    problem = inc_problem()
+
+    def boom(index, result):
+        raise RuntimeError("callback failed")
+
+    with pytest.raises(RuntimeError, match="callback failed"):
+        sb.run_many([(HONEST if i % 2 else WRONG, problem) for i in range(12)], on_result=boom)
+    # every worker still answers its own requests, not stale replies from the aborted batch
+    results = sb.run_many([(HONEST if i % 2 else WRONG, problem) for i in range(12)])
+    assert [r.passed for r in results] == [bool(i % 2) for i in range(12)]
