@@ -1,8 +1,10 @@
 """``codeprm bench label``: binary search against the linear scan on the same sampled responses.
 
-Three labelers per response: ``linear`` (the baseline: every prefix), ``binary`` (the default: binary
-search that also takes passing sibling responses and passing rollouts as free evidence) and the plain
-binary search of the paper (``plain_*`` keys), so the evidence's effect is visible on its own.
+Each response is labeled four ways: ``linear`` (the baseline: every prefix probed) and ``binary``, as
+the methods run by default (f = 1 also when a passing sibling response or passing rollout runs through
+the prefix: free evidence), and both again with f from the K rollouts alone (the paper's search; keys
+``plain_*``), so the effect of the evidence is visible on its own. Agreement compares binary with the
+linear scan of the same definition of f.
 
 Both methods share one rollout/verdict cache and the same per-prefix seeds, so they see identical
 f(prefix) values and differ only in which prefixes they probe; rollouts are counted as if uncached
@@ -65,11 +67,14 @@ def summarize_records(records: list[dict]) -> dict:
         b, lin = sum(r["binary_rollouts"] for r in rs), sum(r["linear_rollouts"] for r in rs)
         failing = [r for r in rs if not r["passed"]]
         plain = sum(r.get("plain_rollouts", 0) for r in rs)
-        plain_agree = [r.get("plain_first_error") == r["linear_first_error"] for r in searched]
+        plain_lin = sum(r.get("plain_linear_rollouts", r["linear_rollouts"]) for r in rs)
+        plain_searched = [r for r in rs if not r["passed"] and not r.get("plain_beyond_policy", r["beyond_policy"])]
+        plain_agree = [r.get("plain_first_error") == r.get("plain_linear_first_error", r["linear_first_error"]) for r in plain_searched]
         return {
             "responses": len(rs), "failing": len(failing), "searched": len(searched),
             "plain_binary_rollouts_per_response": plain / len(rs) if rs else 0.0,
-            "plain_binary_over_linear": _ratio(plain, lin),
+            "plain_linear_rollouts_per_response": plain_lin / len(rs) if rs else 0.0,
+            "plain_binary_over_linear": _ratio(plain, plain_lin),
             "plain_first_error_agreement": sum(plain_agree) / len(plain_agree) if plain_agree else None,
             "plain_probes_max": max((r.get("plain_probes", 0) for r in failing), default=None),
             "plain_probe_bound_exceeded": sum(r.get("plain_probes", 0) > probe_bound(r["lines"]) for r in failing),
@@ -98,6 +103,8 @@ def summarize_records(records: list[dict]) -> dict:
         "passed": sum(r["passed"] for r in records),
         "beyond_policy": sum(r["beyond_policy"] for r in records),
         "monotonic_violations": sum(r["linear_violation"] for r in records),
+        "plain_monotonic_violations": sum(r.get("plain_linear_violation", False) for r in records),
+        "plain_beyond_policy": sum(r.get("plain_beyond_policy", False) for r in records),
         "by_length": by_length,
     }
 
@@ -123,7 +130,7 @@ def run_label_bench(config: LabelBenchConfig, policy: Any = None, sandbox: Any =
                         max_new_tokens=config.max_new_tokens, seed=config.seed)
     prober = Prober(policy, config.policy, judge, cache, sampling)
     binary, linear = BinaryLabeler(judge, prober), LinearLabeler(judge, prober)
-    plain = BinaryLabeler(judge, prober, use_evidence=False)
+    plain, plain_linear = BinaryLabeler(judge, prober, use_evidence=False), LinearLabeler(judge, prober, use_evidence=False)
     job = LabelConfig(policy=config.policy, benchmark=config.benchmark, k=config.k, samples=config.samples,
                       temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=config.seed)
     records, skipped, fresh = [], 0, 0
@@ -135,15 +142,18 @@ def run_label_bench(config: LabelBenchConfig, policy: Any = None, sandbox: Any =
                 responses = sample_responses(policy, problem, job)
                 for i, completion in enumerate(responses):
                     try:
-                        lin = linear.label(problem, completion, i)
+                        lin = linear.label(problem, completion, i, siblings=responses)
                         b = binary.label(problem, completion, i, siblings=responses)
                         p = plain.label(problem, completion, i)
+                        pl = plain_linear.label(problem, completion, i)
                     except VerdictUnknown:
                         skipped += 1
                     else:
-                        fresh += lin.fresh_rollouts + b.fresh_rollouts + p.fresh_rollouts
+                        fresh += lin.fresh_rollouts + b.fresh_rollouts + p.fresh_rollouts + pl.fresh_rollouts
                         records.append({
                             "plain_rollouts": p.rollouts, "plain_probes": p.probes, "plain_first_error": p.first_error,
+                            "plain_linear_rollouts": pl.rollouts, "plain_linear_first_error": pl.first_error,
+                            "plain_beyond_policy": pl.beyond_policy, "plain_linear_violation": pl.monotonic_violation,
                             "problem_id": problem.id, "sample_index": i, "lines": len(lin.lines),
                             "scored_lines": sum(v is not None for v in lin.labels) if lin.labeled else None,
                             "passed": lin.passed, "beyond_policy": lin.beyond_policy, "binary_beyond_policy": b.beyond_policy,

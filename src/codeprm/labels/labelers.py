@@ -155,13 +155,11 @@ class _RolloutLabeler(Labeler):
     def search(f, n: int) -> SearchResult: ...
 
 
-class BinaryLabeler(_RolloutLabeler):
-    """Binary search for the first error. With ``use_evidence`` (the default) passing sibling responses
-    and passing rollouts count as free f = 1 observations (see ``Evidence``); without it, the plain
-    search of the paper."""
-
-    method = "binary"
-    search = staticmethod(binary_first_error)
+class _SearchLabeler(_RolloutLabeler):
+    """Hard labels from a first-error search. With ``use_evidence`` (the default) passing sibling
+    responses and passing rollouts that run through a prefix count as f = 1 for it (see ``Evidence``):
+    they are samples of the policy's continuation of that prefix, like the K rollouts. Without it, f is
+    the K rollouts alone (the paper's definition)."""
 
     def __init__(self, judge: Judge, prober: Prober, use_evidence: bool = True) -> None:
         super().__init__(judge, prober)
@@ -178,7 +176,16 @@ class BinaryLabeler(_RolloutLabeler):
         return evidence
 
 
-class LinearLabeler(_RolloutLabeler):
+class BinaryLabeler(_SearchLabeler):
+    """Binary search: f(0), then at most ceil(log2 n) probes; evidence only skips probes."""
+
+    method = "binary"
+    search = staticmethod(binary_first_error)
+
+
+class LinearLabeler(_SearchLabeler):
+    """Every prefix probed: the exact, costly reference for ``binary``."""
+
     method = "linear"
     search = staticmethod(linear_first_error)
 

@@ -79,17 +79,27 @@ def binary_first_error(f: Oracle, n: int, evidence: Callable[[], int] | None = N
     return SearchResult(n=n, first_error=hi, values=values, monotonic_violation=violation)
 
 
-def linear_first_error(f: Oracle, n: int) -> SearchResult:
-    """Every step 0..n-1 probed: exact under any ``f``, and the only way to see non-monotone values."""
+def linear_first_error(f: Oracle, n: int, evidence: Callable[[], int] | None = None) -> SearchResult:
+    """Every step 0..n-1 probed: exact under any ``f``, and the only way to see non-monotone values.
+    With ``evidence`` (as in ``binary_first_error``) a step is 1 when its probe passes or a passing
+    program seen so far extends it, so binary and linear label under the same definition of f; linear
+    still probes (and pays for) every step."""
     if n < 1:
         raise ValueError("a failing response needs at least one scored line")
-    values: dict[int, float] = {0: float(f(0))}
+    known = lambda: -1 if evidence is None else evidence()  # noqa: E731
+
+    def value(j: int) -> float:
+        probed = f(j)  # always probed: linear's cost is every prefix
+        return 1.0 if probed or known() >= j else 0.0
+
+    values: dict[int, float] = {0: value(0)}
     if not values[0]:
         return SearchResult(n=n, first_error=None, values=values, beyond_policy=True)
     for j in range(1, n):
-        values[j] = float(f(j))
+        values[j] = value(j)
     first = next((j for j in range(1, n) if not values[j]), n)
-    return SearchResult(n=n, first_error=first, values=values, monotonic_violation=_violates({**values, n: 0.0}))
+    violation = _violates({**values, n: 0.0}) or known() >= first
+    return SearchResult(n=n, first_error=first, values=values, monotonic_violation=violation)
 
 
 def mc_values(p: Callable[[int], float], n: int, passed: bool) -> SearchResult:

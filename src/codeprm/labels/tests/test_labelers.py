@@ -110,9 +110,12 @@ class NonMonotonePolicy(FakePolicy):
 def test_linear_reports_a_monotonicity_violation(make_prober):
     spec = SPECS[2]  # longest_run: bug on the max/min line; "run = 1" lines before it
     prober = make_prober(policy=NonMonotonePolicy(hole=3))
-    row = LinearLabeler(prober.judge, prober).label(spec.problem, spec.buggy)
+    row = LinearLabeler(prober.judge, prober, use_evidence=False).label(spec.problem, spec.buggy)
     assert row.first_error == 3 and row.monotonic_violation
     assert row.prefix_values[3] == 0.0 and row.prefix_values[4] == 1.0
+    # With evidence, the passing rollouts from earlier prefixes ran through the hole: f = 1 there after all.
+    lifted = LinearLabeler(prober.judge, prober).label(spec.problem, spec.buggy)
+    assert lifted.first_error == spec.bug_line and lifted.prefix_values[3] == 1.0 and lifted.probes == row.probes
 
 
 def test_mc_soft_labels(make_prober):
