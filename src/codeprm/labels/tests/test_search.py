@@ -115,6 +115,8 @@ def test_binary_with_sound_evidence_still_equals_linear(case):
     f = monotone(boundary)
     result = binary_first_error(f, n, evidence)
     assert result.first_error == boundary and not result.monotonic_violation
+    lin = linear_first_error(monotone(boundary), n, evidence)
+    assert lin.first_error == boundary and lin.probes == n and not lin.monotonic_violation
     assert result.probes <= binary_first_error(monotone(boundary), n).probes <= math.ceil(math.log2(n)) + 1
 
 
