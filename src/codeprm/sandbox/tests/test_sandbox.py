@@ -81,6 +81,16 @@ def test_assert_tests_run_setup_and_are_untrusted(sb):
     assert [t.status for t in bad.tests] == ["fail", "fail"]
 
 
+def test_setup_runs_before_call_tests(sb):
+    # LeetCode-style problems (APPS, LiveCodeBench): the setup exposes Solution().method as the entry point.
+    problem = Problem(id="lc", prompt="", entry_point="twoSum", test_setup="def twoSum(*a):\n    return Solution().twoSum(*a)\n",
+                      tests=[TestCase.call([[2, 7, 11], 9], expected=[0, 1]), TestCase.call([[1, 3], 4], expected=[0, 1])])
+    program = "class Solution:\n    def twoSum(self, xs, t):\n        return [0, 1] if xs[0] + xs[1] == t else []\n"
+    result = sb.run(program, problem)
+    assert [t.status for t in result.tests] == ["pass", "pass"]
+    assert not sb.run("class Solution:\n    def twoSum(self, xs, t):\n        return []\n", problem).passed
+
+
 def test_syntax_error_and_error_line(sb):
     result = sb.run("def f(x):\n    return x +\n", inc_problem())
     assert [t.status for t in result.tests] == ["syntax_error"] * 3 and result.error_line == 2
