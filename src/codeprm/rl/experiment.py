@@ -89,7 +89,9 @@ def summarise(out: Path, runs_dir: Path, methods: list[str], seeds: list[int], s
         curves[m] = {}
         finals[m] = []
         for s in seeds:
-            curve = eval_curve(runs_dir / f"{m}-seed{s}")
+            # a run may have gone past `steps` (the budget was cut after it started): its curve up to
+            # `steps` is exactly a `steps`-long run's, because every step is seeded from (seed, step)
+            curve = [(st, p) for st, p in eval_curve(runs_dir / f"{m}-seed{s}") if st <= steps]
             for step, p in curve:
                 curves[m].setdefault(step, []).append(p)
             if curve and curve[-1][0] == steps:
@@ -232,8 +234,7 @@ def main(argv: list[str] | None = None) -> dict:
             while queue and len(running) < args.parallel:
                 m, s = queue.pop(0)
                 run_dir = args.runs / f"{m}-seed{s}"
-                done = run_dir / "summary.json"
-                if done.exists() and json.loads(done.read_text()).get("steps") == args.steps:
+                if any(st == args.steps for st, _ in eval_curve(run_dir)):  # already evaluated at the budget
                     continue
                 running.append((f"{m}-seed{s}", launch(run_config(m, s, args, run_dir), run_dir), time.time()))
             time.sleep(2)
