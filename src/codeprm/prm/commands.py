@@ -87,6 +87,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         patience: int = typer.Option(2, "--patience", help="epochs without better validation loss before stopping"),
         max_length: int = typer.Option(1024, "--max-length", help="tokens read per text"),
         seed: int = typer.Option(0, "--seed"),
+        balance: bool = typer.Option(True, "--balance/--no-balance", help="weight correct and wrong lines equally in the loss"),
         restart: bool = typer.Option(False, "--restart", help="ignore OUT's checkpoint and train from the base"),
     ) -> None:
         """Train a PRM (or, with --mode orm, the outcome-model baseline) on label rows."""
@@ -97,7 +98,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         try:
             config = TrainConfig(data=str(data), base=base, out=str(out), mode=mode, loss=loss, lora=lora, lora_r=lora_r,
                                  lora_alpha=2 * lora_r, epochs=epochs, lr=lr, batch_size=batch_size, val_frac=val_frac,
-                                 patience=patience, max_length=max_length, seed=seed)
+                                 patience=patience, max_length=max_length, seed=seed, balance=balance)
         except ValidationError as exc:
             err = exc.errors()[0]
             raise CodeprmError(f"option '--{str(err['loc'][0]).replace('_', '-')}': {err['msg']}") from None

@@ -48,12 +48,14 @@ class TrainConfig(BaseModel):
     patience: int = Field(default=2, ge=1, description="epochs without a lower validation loss before stopping")
     max_length: int = Field(default=1024, ge=8, description="tokens per text; later lines are not trained on")
     grad_clip: float = Field(default=1.0, gt=0, description="gradient norm clip")
+    balance: bool = Field(default=True, description="weight lines (programs, for orm) so correct and wrong ones count equally in the loss: "
+                          "labels are mostly +1, and unweighted scores would rarely fall below the threshold")
     seed: int = Field(default=0, description="seeds the head, the split and the shuffling")
 
     def identity(self) -> dict:
         """Fields that must match to resume a checkpoint (epochs and patience may change)."""
         fields = {"base", "mode", "loss", "lora", "lora_r", "lora_alpha", "lr", "weight_decay", "batch_size",
-                  "val_frac", "max_length", "seed"}
+                  "val_frac", "max_length", "seed", "balance"}
         return {"data": str(Path(self.data).resolve()), **self.model_dump(include=fields)}
 
 
@@ -100,14 +102,33 @@ def build_examples(model: ProcessRewardModel, rows: Sequence[LabelRow]) -> list[
     return examples
 
 
-def batch_loss(model: ProcessRewardModel, batch: Sequence[Example]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mean loss over every read position of the batch, the raw values and their targets."""
+def class_weights(examples: Sequence[Example], loss: str) -> tuple[float, float]:
+    """(weight of a correct target, weight of a wrong one) making both classes weigh half the loss; a
+    soft target mixes the two by its value."""
+    targets = [t if loss == "bce" else (t + 1.0) / 2.0 for e in examples for t in e.targets]
+    good = sum(targets) / len(targets)
+    if good <= 0.0 or good >= 1.0:
+        return 1.0, 1.0
+    return 0.5 / good, 0.5 / (1.0 - good)
+
+
+def batch_loss(model: ProcessRewardModel, batch: Sequence[Example], weights: tuple[float, float] | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Loss over every read position of the batch (a weighted mean with ``weights``), the raw values
+    and their targets."""
     tensors = model.collate([e.encoded for e in batch], [e.positions for e in batch])
     values = model(*tensors)  # (P,)
     targets = torch.tensor([t for e in batch for t in e.targets], dtype=values.dtype)
     if model.config.loss == "bce":
-        return F.binary_cross_entropy_with_logits(values, targets), values, targets
-    return F.mse_loss(values, targets), values, targets
+        per_line = F.binary_cross_entropy_with_logits(values, targets, reduction="none")
+        good = targets
+    else:
+        per_line = F.mse_loss(values, targets, reduction="none")
+        good = (targets + 1.0) / 2.0
+    if weights is None:
+        return per_line.mean(), values, targets
+    w = weights[0] * good + weights[1] * (1.0 - good)
+    return (w * per_line).sum() / w.sum(), values, targets
 
 
 def _progress(enabled: bool) -> Progress:
@@ -115,7 +136,8 @@ def _progress(enabled: bool) -> Progress:
                     TimeElapsedColumn(), TimeRemainingColumn(), disable=not enabled, console=Console(stderr=True))
 
 
-def _train_one_epoch(model, optimizer, examples, config: TrainConfig, epoch: int, state: TrainState, writer, progress: Progress) -> float:
+def _train_one_epoch(model, optimizer, examples, config: TrainConfig, epoch: int, state: TrainState, writer, progress: Progress,
+                     weights: tuple[float, float] | None = None) -> float:
     model.train()
     order = list(range(len(examples)))
     random.Random(config.seed * 100_003 + epoch).shuffle(order)  # reproducible per epoch, so resuming is exact
@@ -123,7 +145,7 @@ def _train_one_epoch(model, optimizer, examples, config: TrainConfig, epoch: int
     task = progress.add_task(f"epoch {epoch}/{config.epochs}", total=len(batches), loss="-")
     total, count = 0.0, 0
     for batch in batches:
-        loss, _, targets = batch_loss(model, [examples[i] for i in batch])
+        loss, _, targets = batch_loss(model, [examples[i] for i in batch], weights)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.grad_clip)
@@ -138,12 +160,12 @@ def _train_one_epoch(model, optimizer, examples, config: TrainConfig, epoch: int
 
 
 @torch.no_grad()
-def validate(model: ProcessRewardModel, examples: Sequence[Example], batch_size: int) -> dict:
+def validate(model: ProcessRewardModel, examples: Sequence[Example], batch_size: int, weights: tuple[float, float] | None = None) -> dict:
     """Mean validation loss and the AUROC of the read values against the binarised targets."""
     model.eval()
     total, count, values, targets = 0.0, 0, [], []
     for i in range(0, len(examples), batch_size):
-        loss, v, t = batch_loss(model, examples[i : i + batch_size])
+        loss, v, t = batch_loss(model, examples[i : i + batch_size], weights)
         total += loss.item() * len(t)
         count += len(t)
         values += v.tolist()
@@ -200,6 +222,7 @@ def train(config: TrainConfig, restart: bool = False, progress: bool = True, con
     if not train_examples:
         raise CodeprmError(f"no training examples in {config.data}: no row of the training split has a labelled line")
     val_examples = build_examples(model, val_rows)
+    weights = class_weights(train_examples, config.loss) if config.balance else None
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
 
     state, resumed_from = TrainState(), 0
@@ -210,17 +233,18 @@ def train(config: TrainConfig, restart: bool = False, progress: bool = True, con
         console.print(f"resuming {out} after epoch {state.epoch} (best val loss {state.best_val_loss:.4f} at epoch {state.best_epoch})")
     console.print(f"{config.mode.upper()} on {config.base}: {len(train_examples)} train texts ({len(train_rows)} rows), "
                   f"{len(val_examples)} validation texts ({len(val_rows)} rows), loss {config.loss}, "
-                  f"{'LoRA r=' + str(config.lora_r) if config.lora else 'full fine-tuning'}")
+                  f"{'LoRA r=' + str(config.lora_r) if config.lora else 'full fine-tuning'}"
+                  f"{f', class weights correct {weights[0]:.2f} / wrong {weights[1]:.2f}' if weights else ''}")
     writer = SummaryWriter(log_dir=str(out / "tb"), purge_step=state.global_step + 1 if resumed_from else None)
     try:
         with _progress(progress) as bar:
             for epoch in range(state.epoch + 1, config.epochs + 1):
                 if state.finished:
                     break
-                train_loss = _train_one_epoch(model, optimizer, train_examples, config, epoch, state, writer, bar)
+                train_loss = _train_one_epoch(model, optimizer, train_examples, config, epoch, state, writer, bar, weights)
                 record = {"epoch": epoch, "train_loss": train_loss}
                 if val_examples:
-                    val = validate(model, val_examples, config.batch_size)
+                    val = validate(model, val_examples, config.batch_size, weights)
                     record.update(val_loss=val["loss"], val_auroc=val["auroc"])
                     writer.add_scalar("val/loss", val["loss"], epoch)
                     if not math.isnan(val["auroc"]):

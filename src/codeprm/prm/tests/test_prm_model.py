@@ -11,7 +11,7 @@ from codeprm.errors import CodeprmError
 from codeprm.prm.data import LabelRow
 from codeprm.prm.model import PRMConfig, ProcessRewardModel
 from codeprm.prm.tests.tiny import BAD, GOOD, label_row, tiny_model, tiny_tokenizer
-from codeprm.prm.train import Example, batch_loss, build_examples
+from codeprm.prm.train import Example, batch_loss, build_examples, class_weights
 
 PROMPT = "def f(xs):\n"
 
@@ -121,3 +121,22 @@ def test_orm_examples_read_the_last_token():
     assert [e.targets for e in examples] == [[1.0], [-1.0]]
     assert all(e.positions == [len(e.encoded.input_ids) - 1] for e in examples)
     assert isinstance(examples[0], Example)
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+def test_class_weights_make_both_classes_weigh_half(loss):
+    prm = make(loss=loss)
+    rows = [_row(label_row("p", GOOD, None, True)), _row(label_row("p", BAD, 3, False))]
+    examples = build_examples(prm, rows)  # 6 correct lines, 2 wrong
+    w_good, w_bad = class_weights(examples, loss)
+    assert (w_good, w_bad) == pytest.approx((0.5 / 0.75, 0.5 / 0.25))
+    targets = [t for e in examples for t in e.targets]
+    good = [t > prm.config.threshold for t in targets]
+    assert sum(w_good for g in good if g) == pytest.approx(sum(w_bad for g in good if not g))
+    weighted, values, t = batch_loss(prm, examples, (w_good, w_bad))
+    plain, _, _ = batch_loss(prm, examples)
+    per = (torch.nn.functional.binary_cross_entropy_with_logits(values, t, reduction="none") if loss == "bce"
+           else (values - t) ** 2)
+    mask = torch.tensor(good)
+    assert weighted.item() == pytest.approx(0.5 * per[mask].mean().item() + 0.5 * per[~mask].mean().item(), rel=1e-5)
+    assert plain.item() == pytest.approx(per.mean().item(), rel=1e-5)
