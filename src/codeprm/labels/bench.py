@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from codeprm.labels.cache import ProbeCache, open_db
+from codeprm.labels.cache import ProbeCache, content_key, open_db
 from codeprm.labels.labelers import BinaryLabeler, LinearLabeler, VerdictUnknown
 from codeprm.labels.job import LabelConfig, sample_responses
 from codeprm.labels.probe import Judge, Prober, Sampling
@@ -139,7 +139,11 @@ def run_label_bench(config: LabelBenchConfig, policy: Any = None, sandbox: Any =
         with Progress(*columns, disable=not show_progress) as progress:
             task = progress.add_task("", total=len(problems) * config.samples)
             for problem in problems:
-                responses = sample_responses(policy, problem, job)
+                key = content_key("responses", config.policy, policy.prompt_for(problem), job.identity())
+                responses = cache.get_rollouts(key)  # the cache file makes an interrupted bench cheap to rerun
+                if responses is None:
+                    responses = sample_responses(policy, problem, job)
+                    cache.put_rollouts(key, responses)
                 for i, completion in enumerate(responses):
                     try:
                         lin = linear.label(problem, completion, i, siblings=responses)
