@@ -88,6 +88,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         max_length: int = typer.Option(1024, "--max-length", help="tokens read per text"),
         seed: int = typer.Option(0, "--seed"),
         balance: bool = typer.Option(True, "--balance/--no-balance", help="weight correct and wrong lines equally in the loss"),
+        threads: int = typer.Option(1, "--threads", help="torch CPU threads"),
         restart: bool = typer.Option(False, "--restart", help="ignore OUT's checkpoint and train from the base"),
     ) -> None:
         """Train a PRM (or, with --mode orm, the outcome-model baseline) on label rows."""
@@ -98,7 +99,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         try:
             config = TrainConfig(data=str(data), base=base, out=str(out), mode=mode, loss=loss, lora=lora, lora_r=lora_r,
                                  lora_alpha=2 * lora_r, epochs=epochs, lr=lr, batch_size=batch_size, val_frac=val_frac,
-                                 patience=patience, max_length=max_length, seed=seed, balance=balance)
+                                 patience=patience, max_length=max_length, seed=seed, balance=balance, threads=threads)
         except ValidationError as exc:
             err = exc.errors()[0]
             raise CodeprmError(f"option '--{str(err['loc'][0]).replace('_', '-')}': {err['msg']}") from None
@@ -146,6 +147,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         orm: Optional[Path] = typer.Option(None, "--orm", help="ORM directory ('codeprm prm train --mode orm'), the baseline"),
         n: Optional[int] = typer.Option(None, "-n", help="candidates per problem for best-of-N (default: the usual samples per problem)"),
         batch_size: int = typer.Option(8, "--batch-size"),
+        threads: int = typer.Option(1, "--threads", help="torch CPU threads"),
         json_path: Optional[Path] = typer.Option(None, "--json", help="write the metrics here"),
     ) -> None:
         """Line AUROC, first-error accuracy and best-of-N pass@1 (PRM min/mean vs ORM, random, oracle)."""
@@ -155,6 +157,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         if n is not None and n < 1:
             raise CodeprmError("-n must be at least 1")
+        if threads < 1:
+            raise CodeprmError("--threads must be at least 1")
+        import torch
+
+        torch.set_num_threads(threads)
         rows = load_label_rows(data)
         prm = load_reward_model(model, mode="prm")
         orm_model = load_reward_model(orm, mode="orm") if orm is not None else None
