@@ -94,3 +94,19 @@ def test_cli_sft_writes_a_loadable_model(tmp_path):
     problem = load_benchmark("synth:heldout?size=1")[0]
     (completion,) = policy.complete([problem], max_new_tokens=5)[0]
     assert isinstance(completion.text, str) and len(completion.token_ids or [1]) <= 5
+
+
+@pytest.mark.slow
+def test_default_tiny_policy_solves_some_but_not_all_heldout_problems(cache):
+    # The full recipe (about ten minutes): measured 0.375 greedy pass@1 on synth:heldout.
+    from codeprm.policy.sft import SFTConfig
+    from codeprm.sandbox import Sandbox
+
+    train_sft(SFTConfig(), tiny_dir())
+    policy = load_tiny(train_if_missing=False)
+    problems = load_benchmark("synth:heldout?size=100")
+    outs = policy.complete(problems, max_new_tokens=200)
+    with Sandbox() as sandbox:
+        results = sandbox.run_many([(p.program(c[0].text), p) for p, c in zip(problems, outs)])
+    rate = sum(r.passed for r in results) / len(results)
+    assert 0.2 <= rate <= 0.6
