@@ -126,7 +126,8 @@ class HFPolicy(Policy):
         if not self.chat:
             return base_prompt(problem)
         if problem.style == "completion":
-            user = "Complete the following Python function.\n\n```python\n" + problem.prompt.rstrip() + "\n```"
+            # The code is not repeated in the user message: the answer holds it, and prefill is half the work.
+            user = "Complete the Python function that your answer starts with. Keep its signature; write its body."
             opening = "```python\n" + without_trailing_whitespace(problem.prompt)
         else:
             hint = "" if problem.entry_point else "\n\nThe program reads standard input and writes standard output."
@@ -175,13 +176,13 @@ class HFPolicy(Policy):
                 if sampling:
                     generator = torch.Generator(device=self.device).manual_seed(row_seed(seed, p, s))
                 rows.append(_Row(p, s, generator))
-            self._decode_chunk(rows, encoded, temperature, top_p, max_new_tokens, stops)
+            self._decode_chunk(rows, encoded, temperature, top_p, max_new_tokens, stops, return_logprobs)
             for row in rows:
                 results[row.prompt_index][row.sample_index] = self._finish(row, encoded[row.prompt_index], stops, return_logprobs)
         return results  # type: ignore[return-value]
 
     @torch.inference_mode()
-    def _decode_chunk(self, rows: list[_Row], encoded, temperature, top_p, max_new_tokens, stops) -> None:
+    def _decode_chunk(self, rows: list[_Row], encoded, temperature, top_p, max_new_tokens, stops, want_logprobs: bool) -> None:
         if max_new_tokens == 0 or not rows:
             return
         distinct = sorted({row.prompt_index for row in rows})
@@ -206,7 +207,7 @@ class HFPolicy(Policy):
         active = list(rows)  # rows still decoding, in the batch order of `logits` and the cache
         for step in range(max_new_tokens):
             tokens = self._choose(logits, active, temperature, top_p)  # (A,)
-            chosen_lp = torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, None])[:, 0].tolist()
+            chosen_lp = torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, None])[:, 0].tolist() if want_logprobs else [0.0] * len(active)
             still = []
             for j, (row, token) in enumerate(zip(active, tokens.tolist())):
                 row.token_ids.append(token)

@@ -46,6 +46,16 @@ def build_tiny_model(vocab_size: int, eos_id: int, pad_id: int, seed: int = 0):
     return model.eval()
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """A 32-wide model gains nothing from threads, and on a busy machine OpenMP workers spin-waiting for
+    each other cost more CPU than the model itself."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny-llama")

@@ -33,4 +33,4 @@ def test_cli_prints_a_table_and_writes_json(tiny_dir, tmp_path):
     assert "one-at-a-time" in result.output and "batched" in result.output
     data = json.loads(out.read_text())
     assert data["one_at_a_time"]["tokens"] == data["batched"]["tokens"] == 15
-    assert data["same_outputs"] == 3 and data["batched"]["tokens_per_s"] > 0
+    assert data["same_outputs"] == 3 and data["batched"]["tokens_per_s"] > 0 and data["cpu_speedup"] > 0
