@@ -39,12 +39,7 @@ def load_tiny(train_if_missing: bool = True, path: str | Path | None = None, **o
     if not is_trained(model_dir):
         if not train_if_missing:
             raise CodeprmError(f"no tiny model at {model_dir}; train it with `codeprm sft`")
-        import sys
-
-        from codeprm.policy.sft import SFTConfig, train_sft
-
-        print(f"training the tiny policy into {model_dir} (about ten minutes; `codeprm sft` does this with a progress bar)", file=sys.stderr)
-        train_sft(SFTConfig(), model_dir)
+        _train_once(model_dir)
     # Chat off: the tokenizer has no template, and the model continues raw code.
     try:
         config = HFPolicyConfig(**{"chat": False, "batch_size": 32, **options})
@@ -52,3 +47,20 @@ def load_tiny(train_if_missing: bool = True, path: str | Path | None = None, **o
         err = exc.errors()[0]
         raise CodeprmError(f"policy option '{'.'.join(map(str, err['loc']))}': {err['msg']}") from None
     return HFPolicy.from_pretrained(model_dir, config, name="tiny")
+
+
+def _train_once(model_dir: Path) -> None:
+    """Train the default tiny model unless another process does it first: a file lock makes concurrent
+    callers wait for the one training run instead of each starting their own."""
+    import fcntl
+    import sys
+
+    from codeprm.policy.sft import SFTConfig, train_sft
+
+    model_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(model_dir.parent / f".{model_dir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if is_trained(model_dir):
+            return
+        print(f"training the tiny policy into {model_dir} (about ten minutes; `codeprm sft` does this with a progress bar)", file=sys.stderr)
+        train_sft(SFTConfig(), model_dir)

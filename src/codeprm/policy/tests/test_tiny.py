@@ -62,6 +62,21 @@ def test_missing_tiny_model_is_a_clear_error(cache):
         load_tiny(train_if_missing=False)
 
 
+def test_load_tiny_trains_once_when_missing(cache, monkeypatch):
+    import codeprm.policy.sft as sft
+
+    class Quick(SFTConfig):  # the default recipe, shrunk to seconds
+        def __init__(self, **kw):
+            super().__init__(**{**SMALL, "data": "synth:train?size=8", "steps": 2, **kw})
+
+    monkeypatch.setattr(sft, "SFTConfig", Quick)
+    policy = load_tiny()
+    assert policy.name == "tiny" and (tiny_dir() / "model.safetensors").is_file()
+    stamp = (tiny_dir() / "model.safetensors").stat().st_mtime_ns
+    load_tiny()
+    assert (tiny_dir() / "model.safetensors").stat().st_mtime_ns == stamp
+
+
 def test_sft_memorises_a_few_problems_and_the_policy_stops_at_eos(cache):
     # Four problems, many steps: the model must reproduce each reference and emit EOS after it, which
     # checks that training and HFPolicy generation agree on where the completion starts and ends.
