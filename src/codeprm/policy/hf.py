@@ -18,7 +18,6 @@ prompts are prefilled once and their cache rows copied for the ``n`` samples.
 from __future__ import annotations
 
 import inspect
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Sequence
@@ -295,10 +294,3 @@ class _Detokenizer:
     def _decode(self, ids: list[int]) -> str:
         # No clean-up of "tokenization spaces": it rewrites " ." to "." and so corrupts code.
         return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-
-
-def timed_generate(policy: Policy, prompts: Sequence[str], **kwargs) -> tuple[list[list[Completion]], float]:
-    """``policy.generate`` and its wall time in seconds."""
-    start = time.perf_counter()
-    out = policy.generate(prompts, **kwargs)
-    return out, time.perf_counter() - start
