@@ -103,13 +103,18 @@ def summarise(out: Path, runs_dir: Path, methods: list[str], seeds: list[int], s
     final = {m: float(np.mean(finals[m])) if finals[m] else None for m in methods}
     steps_to = None
     if final.get("outcome") is not None and "dense" in mean_curve:
-        steps_to = next((st for st, mean, _, n in mean_curve["dense"] if n == len(seeds) and mean >= final["outcome"]), None)
+        # counted from the first evaluation after training started (step 0 is the shared starting policy)
+        steps_to = next((st for st, mean, _, n in mean_curve["dense"] if st > 0 and n == len(seeds) and mean >= final["outcome"]), None)
+    start = mean_curve[methods[0]][0][1] if mean_curve.get(methods[0]) and mean_curve[methods[0]][0][0] == 0 else None
     summary = {
         "outcome_final_pass1": final.get("outcome"),
         "dense_final_pass1": final.get("dense"),
         "grpo_final_pass1": final.get("grpo"),
         "dense_steps_to_outcome_final": steps_to,
         "outcome_steps": steps,
+        "start_pass1": start,
+        "dense_minus_outcome_final_points": (100 * (final["dense"] - final["outcome"])
+                                             if final.get("dense") is not None and final.get("outcome") is not None else None),
         "seeds": seeds,
         "finished_runs": {m: len(finals[m]) for m in methods},
         "final_pass1_per_seed": finals,
@@ -164,8 +169,9 @@ def _table(path: Path, summary: dict, methods: list[str], seeds: list[int]) -> N
         lines.append(f"| {m} | {_fmt(final)} | {per_seed} | {_fmt(start)} | {_fmt(ex['pass_rate'])} | {_fmt(ex['kl'])} | "
                      f"{_fmt(ex['line_reward_mean'])} | {_fmt(ex['response_length'])} | {_fmt(ex['step_time_s'])} |")
     lines.append("")
-    lines.append(f"dense reaches outcome-only's final pass@1 at step: {summary['dense_steps_to_outcome_final']} "
-                 f"(of {summary['outcome_steps']}); seeds {seeds}")
+    lines.append(f"starting policy (step 0): {_fmt(summary['start_pass1'])}; dense reaches outcome-only's final pass@1 at step: "
+                 f"{summary['dense_steps_to_outcome_final']} (of {summary['outcome_steps']}); dense - outcome at the end: "
+                 f"{_fmt(summary['dense_minus_outcome_final_points'])} points; seeds {seeds}")
     path.write_text("\n".join(lines) + "\n")
 
 
