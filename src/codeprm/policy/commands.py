@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -30,7 +31,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from codeprm.policy.registry import load_policy
         from codeprm.problems.registry import load_benchmark
 
-        console = Console()
+        console = Console(width=None if sys.stdout.isatty() else 110)  # no squeezed columns in logs
         start = time.perf_counter()
         model = load_policy(policy)
         load_s = time.perf_counter() - start
@@ -44,8 +45,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         result.load.setdefault("load_s", load_s)
 
         table = Table(title=f"generation: {policy}, {prompts} prompts x {max_new_tokens} new tokens, greedy")
-        table.caption = "speedups are over one-at-a-time; CPU time counts every thread of this process"
-        for column in ("mode", "batch", "tokens", "wall s", "tokens/s", "speedup", "CPU s", "tokens/CPU s", "CPU speedup"):
+        table.caption = "speedup: over one-at-a-time; CPU: all threads of this process"
+        for column in ("mode", "batch", "tokens", "wall s", "tok/s", "speedup", "CPU s", "tok/CPU s", "CPU speedup"):
             table.add_column(column, justify="left" if column == "mode" else "right", no_wrap=column == "mode")
         one = result.one_at_a_time
         for mode in (one, result.batched):

@@ -125,8 +125,9 @@ class HFPolicy(Policy):
         if not self.chat:
             return base_prompt(problem)
         if problem.style == "completion":
-            # The code is not repeated in the user message: the answer holds it, and prefill is half the work.
-            user = "Complete the Python function that your answer starts with. Keep its signature; write its body."
+            # The code appears twice (question and answer), which doubles prefill; asking without it made
+            # SmolLM2 worse (HumanEval[:40] greedy: 4/40 and 2 syntax errors, against 5/40 and none).
+            user = "Complete the following Python function.\n\n```python\n" + problem.prompt.rstrip() + "\n```"
             opening = "```python\n" + without_trailing_whitespace(problem.prompt)
         else:
             hint = "" if problem.entry_point else "\n\nThe program reads standard input and writes standard output."

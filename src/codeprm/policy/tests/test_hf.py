@@ -182,7 +182,7 @@ def test_chat_prompts_open_a_code_block_holding_the_prompt(tiny_dir):
     instruct = Problem(id="q", prompt="Read n and print n squared.", style="instruct")
     text = policy.prompt_for(completion)
     assert text.endswith("assistant\n```python\n" + completion.prompt.rstrip())
-    assert "<s>user\nComplete the Python function" in text and text.count("Double x.") == 1
+    assert "<s>user\nComplete the following Python function." in text and text.count("Double x.") == 2
     assert policy.default_stop(completion)[0] == "```" and "\ndef " not in policy.default_stop(completion)
     assert policy.prompt_for(instruct).endswith("standard output.</s>\n<s>assistant\n```python\n")
     assert policy.default_stop(instruct) == ["```"]
