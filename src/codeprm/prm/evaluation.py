@@ -48,7 +48,7 @@ def evaluate_reward_models(prm: ProcessRewardModel, rows: Sequence[LabelRow], or
     n, groups = candidate_groups(rows, n)
     # Ranking uses what a deployed PRM sees: every non-neutral line, no labels.
     by_row = {id(r): [s if not is_neutral(line) else None for s, line in zip(scores, r.lines)] for r, scores in zip(rows, line_scores)}
-    selectors = {"prm_min": lambda r: aggregate(by_row[id(r)], "min"), "prm_mean": lambda r: aggregate(by_row[id(r)], "mean")}
+    selectors = {f"prm_{how}": (lambda r, how=how: aggregate(by_row[id(r)], how)) for how in ("min", "mean", "last")}
     if orm is not None:
         orm_by_row = {id(r): s for r, s in zip(rows, orm_scores)}
         selectors["orm"] = lambda r: orm_by_row[id(r)]
@@ -68,6 +68,8 @@ def evaluate_reward_models(prm: ProcessRewardModel, rows: Sequence[LabelRow], or
         "bon_pass1_oracle": bon.get("oracle"),
         "n": n,
         "first_error_accuracy_argmin": metrics["first_error_accuracy_argmin"],
+        "bon_pass1_prm_last": bon.get("prm_last"),
+        "gap_closed_prm_last": closed("prm_last"),
         "gap_closed_prm_min": closed("prm_min"),
         "gap_closed_prm_mean": closed("prm_mean"),
         "gap_closed_orm": closed("orm"),

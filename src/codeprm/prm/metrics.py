@@ -52,11 +52,13 @@ def argmin_line(scores: Sequence[float | None]) -> int | None:
 
 
 def aggregate(scores: Sequence[float | None], how: str) -> float:
-    """A program's score from its line scores (min or mean); -inf when no line is scored, so such a
-    program is chosen last."""
+    """A program's score from its line scores (min, mean, or last: the score after its final line);
+    -inf when no line is scored, so such a program is chosen last."""
     values = [s for s in scores if s is not None]
     if not values:
         return -math.inf
+    if how == "last":
+        return values[-1]
     return min(values) if how == "min" else sum(values) / len(values)
 
 

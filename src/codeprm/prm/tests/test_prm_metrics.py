@@ -61,6 +61,7 @@ def test_best_of_n_ties_are_random_and_perfect_scores_are_the_oracle():
 
 def test_aggregate_and_groups():
     assert aggregate([None, 0.2, 0.6], "min") == 0.2 and aggregate([None, 0.2, 0.6], "mean") == pytest.approx(0.4)
+    assert aggregate([None, 0.2, 0.6, None], "last") == 0.6
     assert aggregate([None], "mean") == -math.inf
     rows = [row(p, [1.0], None, True) for p in ["a"] * 8 + ["b"] * 8 + ["c"] * 3 + ["d"] * 9]
     n, groups = candidate_groups(rows, None)
