@@ -1,9 +1,9 @@
 """``codeprm bench label``: binary search against the linear scan on the same sampled responses.
 
 Each response is labeled four ways: ``linear`` (the baseline: every prefix probed) and ``binary``, as
-the methods run by default (f = 1 also when a passing sibling response or passing rollout runs through
-the prefix: free evidence), and both again with f from the K rollouts alone (the paper's search; keys
-``plain_*``), so the effect of the evidence is visible on its own. Agreement compares binary with the
+the methods run by default (f = 1 also when a passing sibling response runs through the prefix: free
+evidence), and both again with f from the K rollouts alone (the paper's search; keys ``plain_*``), so
+the effect of the evidence is visible on its own. Agreement compares binary with the
 linear scan of the same definition of f.
 
 Both methods share one rollout/verdict cache and the same per-prefix seeds, so they see identical
@@ -24,7 +24,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from codeprm.labels.cache import ProbeCache, content_key, open_db
 from codeprm.labels.labelers import BinaryLabeler, LinearLabeler, VerdictUnknown
 from codeprm.labels.job import LabelConfig, sample_responses
+from codeprm.labels.lines import prefix_text
 from codeprm.labels.probe import Judge, Prober, Sampling
+from codeprm.labels.rows import LineLabels
 from codeprm.problems import load_benchmark
 
 LENGTH_BUCKETS = [(0, 3), (4, 7), (8, 15), (16, 31), (32, 10**9)]
@@ -58,6 +60,13 @@ def _ratio(a: float, b: float) -> float | None:
     return a / b if b else None
 
 
+def probed_prefixes(row: LineLabels) -> set[tuple[str, str]]:
+    """(problem id, prefix text) of every prefix a labeled row probed."""
+    keys = {(row.problem_id, "")} if row.empty_prefix_value is not None else set()
+    keys |= {(row.problem_id, prefix_text(row.lines, i + 1)) for i, v in enumerate(row.prefix_values) if v is not None}
+    return keys
+
+
 def summarize_records(records: list[dict]) -> dict:
     """The benchmark's numbers from per-response records (pure, for testing)."""
 
@@ -65,6 +74,7 @@ def summarize_records(records: list[dict]) -> dict:
         searched = [r for r in rs if not r["passed"] and not r["beyond_policy"]]
         agree = [r["binary_first_error"] == r["linear_first_error"] for r in searched]
         b, lin = sum(r["binary_rollouts"] for r in rs), sum(r["linear_rollouts"] for r in rs)
+        b_searched, lin_searched = sum(r["binary_rollouts"] for r in searched), sum(r["linear_rollouts"] for r in searched)
         failing = [r for r in rs if not r["passed"]]
         plain = sum(r.get("plain_rollouts", 0) for r in rs)
         plain_lin = sum(r.get("plain_linear_rollouts", r["linear_rollouts"]) for r in rs)
@@ -81,6 +91,7 @@ def summarize_records(records: list[dict]) -> dict:
             "binary_rollouts_per_response": b / len(rs) if rs else 0.0,
             "linear_rollouts_per_response": lin / len(rs) if rs else 0.0,
             "binary_over_linear": _ratio(b, lin),
+            "searched_binary_over_linear": _ratio(b_searched, lin_searched),
             "first_error_agreement": sum(agree) / len(agree) if agree else None,
             "binary_probes_mean": sum(r["binary_probes"] for r in failing) / len(failing) if failing else None,
             "binary_probes_max": max((r["binary_probes"] for r in failing), default=None),
@@ -134,6 +145,7 @@ def run_label_bench(config: LabelBenchConfig, policy: Any = None, sandbox: Any =
     job = LabelConfig(policy=config.policy, benchmark=config.benchmark, k=config.k, samples=config.samples,
                       temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=config.seed)
     records, skipped, fresh = [], 0, 0
+    distinct: dict[str, set] = {"binary": set(), "linear": set(), "plain_binary": set(), "plain_linear": set()}
     columns = [TextColumn("[bold]bench label[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     try:
         with Progress(*columns, disable=not show_progress) as progress:
@@ -154,6 +166,8 @@ def run_label_bench(config: LabelBenchConfig, policy: Any = None, sandbox: Any =
                         skipped += 1
                     else:
                         fresh += lin.fresh_rollouts + b.fresh_rollouts + p.fresh_rollouts + pl.fresh_rollouts
+                        for name, row in (("binary", b), ("linear", lin), ("plain_binary", p), ("plain_linear", pl)):
+                            distinct[name] |= probed_prefixes(row)
                         records.append({
                             "plain_rollouts": p.rollouts, "plain_probes": p.probes, "plain_first_error": p.first_error,
                             "plain_linear_rollouts": pl.rollouts, "plain_linear_first_error": pl.first_error,
@@ -169,6 +183,12 @@ def run_label_bench(config: LabelBenchConfig, policy: Any = None, sandbox: Any =
         if own_sandbox:
             sandbox.__exit__(None, None, None)
     report = summarize_records(records)
+    # What each method would pay run alone with its own cache: one probe per distinct (problem, prefix);
+    # the prefix f(0) and identical responses of a problem are then paid once.
+    cost = {name: config.k * len(keys) for name, keys in distinct.items()}
+    report["distinct_rollouts"] = cost
+    report["distinct_binary_over_linear"] = _ratio(cost["binary"], cost["linear"])
+    report["distinct_plain_binary_over_linear"] = _ratio(cost["plain_binary"], cost["plain_linear"])
     report.update({"config": config.model_dump(), "skipped_infra": skipped, "fresh_rollouts": fresh,
                    "sandbox_runs": judge.fresh_runs, "wall_s": round(time.perf_counter() - started, 1), "records": records})
     return report

@@ -99,6 +99,9 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
                           str(row["probe_bound_exceeded"] + row["plain_probe_bound_exceeded"]))
         console = Console(width=max(Console().width, 150))  # the table is wide; do not squeeze it into 80 columns
         console.print(table)
+        console.print(f"binary/linear on responses that needed a search (failing, not beyond the policy): "
+                      f"{_fmt(report['searched_binary_over_linear'])}; each method alone with its cache (distinct prefixes): "
+                      f"{_fmt(report['distinct_binary_over_linear'])} (plain {_fmt(report['distinct_plain_binary_over_linear'])})")
         console.print(f"L>=16: binary/linear = {_fmt(report['long_binary_over_linear'])} (plain "
                       f"{_fmt(report['long_plain_binary_over_linear'])}) over {report['long_responses']} responses; "
                       f"passed {report['passed']}, beyond policy {report['beyond_policy']}, monotonicity violations (linear) "

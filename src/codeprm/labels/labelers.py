@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Sequence
 
 from codeprm.errors import CodeprmError
 from codeprm.labels.lines import prefix_text, scored_indices, split_lines
-from codeprm.labels.probe import Judge, ProbeOutcome, Prober, judged_text, program_for
+from codeprm.labels.probe import Judge, ProbeOutcome, Prober, program_for
 from codeprm.labels.rows import LineLabels
 from codeprm.labels.search import SearchResult, binary_first_error, linear_first_error, mc_values
 from codeprm.problems import Problem
@@ -73,21 +73,15 @@ def shared_lines(a: list[str], b: list[str]) -> int:
     return n
 
 
-class Evidence:
-    """Passing programs seen so far, as the largest search step whose prefix one of them extends: a
-    program that passes and starts with the response's first r lines shows that every prefix within
-    those r lines can still be completed, with no probe spent on it."""
-
-    def __init__(self, problem: Problem, lines: list[str], scored: list[int]) -> None:
-        self.problem, self.lines, self.scored = problem, lines, scored
-        self.step = -1
-
-    def add(self, passing_completion: str, keep: str = "") -> None:
-        shared = shared_lines(split_lines(judged_text(self.problem, passing_completion, keep)), self.lines)
-        self.step = max(self.step, bisect.bisect_left(self.scored, shared))  # scored lines inside the shared part
-
-    def __call__(self) -> int:
-        return self.step
+def sibling_evidence(lines: list[str], scored: list[int], passing: Sequence[list[str]]) -> int:
+    """The largest search step a passing sibling runs through (-1 if none). A sibling response that
+    passes and starts with this response's first r lines is a policy sample that continued each of
+    those prefixes into a passing program, so f = 1 there with no probe spent. Siblings are fixed before
+    the search starts, so binary and linear see the same evidence whatever they probe."""
+    step = -1
+    for other in passing:
+        step = max(step, bisect.bisect_left(scored, shared_lines(other, lines)))  # scored lines in the shared part
+    return step
 
 
 class _RolloutLabeler(Labeler):
@@ -97,19 +91,14 @@ class _RolloutLabeler(Labeler):
     def __init__(self, judge: Judge, prober: Prober) -> None:
         super().__init__(judge, prober, k=prober.sampling.k)
 
-    def _oracle(self, problem: Problem, lines: list[str], scored: list[int], row: LineLabels, soft: bool,
-                evidence: Evidence | None = None):
+    def _oracle(self, problem: Problem, lines: list[str], scored: list[int], row: LineLabels, soft: bool):
         def f(j: int) -> float:
             m = 0 if j == 0 else scored[j - 1] + 1
-            prefix = prefix_text(lines, m)
-            outcome: ProbeOutcome = self.prober.probe(problem, prefix)
+            outcome: ProbeOutcome = self.prober.probe(problem, prefix_text(lines, m))
             row.rollouts += outcome.k
             row.fresh_rollouts += outcome.fresh_rollouts
             if outcome.unknown:
                 raise VerdictUnknown(f"{problem.id}: probe of a {m}-line prefix has only infra-error verdicts")
-            if evidence is not None:
-                for completion in outcome.passing:
-                    evidence.add(completion, keep=prefix)
             return outcome.fraction if soft else float(outcome.passes > 0)
 
         return f
@@ -132,17 +121,16 @@ class _RolloutLabeler(Labeler):
         self._label(problem, row, scored, siblings)
         return row
 
-    def _evidence(self, problem: Problem, row: LineLabels, scored: list[int], siblings: Sequence[str]) -> Evidence | None:
-        return None
+    def _known_good(self, problem: Problem, row: LineLabels, scored: list[int], siblings: Sequence[str]) -> int:
+        return -1
 
     def _label(self, problem: Problem, row: LineLabels, scored: list[int], siblings: Sequence[str] = ()) -> None:
         if row.passed:  # a passing program: every line is on track, no probe needed
             for i in scored:
                 row.labels[i] = 1.0
             return
-        evidence = self._evidence(problem, row, scored, siblings)
-        f = self._oracle(problem, row.lines, scored, row, soft=False, evidence=evidence)
-        result = self.search(f, len(scored)) if evidence is None else self.search(f, len(scored), evidence)
+        f = self._oracle(problem, row.lines, scored, row, soft=False)
+        result = self.search(f, len(scored), self._known_good(problem, row, scored, siblings))
         self._apply(row, scored, result)
         if result.first_error is None:
             return  # beyond the policy
@@ -152,32 +140,30 @@ class _RolloutLabeler(Labeler):
 
     @staticmethod
     @abstractmethod
-    def search(f, n: int) -> SearchResult: ...
+    def search(f, n: int, known_good: int = -1) -> SearchResult: ...
 
 
 class _SearchLabeler(_RolloutLabeler):
-    """Hard labels from a first-error search. With ``use_evidence`` (the default) passing sibling
-    responses and passing rollouts that run through a prefix count as f = 1 for it (see ``Evidence``):
-    they are samples of the policy's continuation of that prefix, like the K rollouts. Without it, f is
-    the K rollouts alone (the paper's definition)."""
+    """Hard labels from a first-error search. With ``use_evidence`` (the default) a prefix that a
+    passing sibling response runs through counts as f = 1 (see ``sibling_evidence``): that sibling is a
+    policy sample continuing the prefix, like the K rollouts. Without it, f is the K rollouts alone (the
+    paper's definition)."""
 
     def __init__(self, judge: Judge, prober: Prober, use_evidence: bool = True) -> None:
         super().__init__(judge, prober)
         self.use_evidence = use_evidence
 
-    def _evidence(self, problem: Problem, row: LineLabels, scored: list[int], siblings: Sequence[str]) -> Evidence | None:
+    def _known_good(self, problem: Problem, row: LineLabels, scored: list[int], siblings: Sequence[str]) -> int:
         if not self.use_evidence:
-            return None
-        evidence = Evidence(problem, row.lines, scored)
+            return -1
         others = [s for s in dict.fromkeys(siblings) if s != row.completion]
-        for sibling, verdict in zip(others, self.judge.verdicts(problem, [program_for(problem, s) for s in others])):
-            if verdict is not None and verdict.passed:
-                evidence.add(sibling)
-        return evidence
+        verdicts = self.judge.verdicts(problem, [program_for(problem, s) for s in others])
+        passing = [split_lines(s) for s, v in zip(others, verdicts) if v is not None and v.passed]
+        return sibling_evidence(row.lines, scored, passing)
 
 
 class BinaryLabeler(_SearchLabeler):
-    """Binary search: f(0), then at most ceil(log2 n) probes; evidence only skips probes."""
+    """Binary search: f(0), then at most ceil(log2 n) probes; sibling evidence only skips probes."""
 
     method = "binary"
     search = staticmethod(binary_first_error)

@@ -8,7 +8,7 @@ K continuations of ``policy.prompt_for(problem) + prefix`` and judging ``prefix 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from codeprm.labels.cache import ProbeCache, Verdict, content_key
@@ -111,7 +111,6 @@ class ProbeOutcome:
     known: int  # rollouts with a verdict (k minus infra-unknown ones)
     k: int
     fresh_rollouts: int  # rollouts actually generated (0 when the probe came from the cache)
-    passing: list[str] = field(default_factory=list)  # prefix + continuation of each passing rollout
 
     @property
     def unknown(self) -> bool:
@@ -153,8 +152,6 @@ class Prober:
 
     def probe(self, problem: Problem, prefix: str) -> ProbeOutcome:
         texts, fresh = self.rollouts(problem, prefix)
-        completions = [prefix + text for text in texts]
-        verdicts = self.judge.verdicts(problem, [program_for(problem, c, keep=prefix) for c in completions])
-        passing = [c for c, v in zip(completions, verdicts) if v is not None and v.passed]
-        return ProbeOutcome(passes=len(passing), known=sum(v is not None for v in verdicts), k=len(texts),
-                            fresh_rollouts=fresh, passing=passing)
+        verdicts = self.judge.verdicts(problem, [program_for(problem, prefix + text, keep=prefix) for text in texts])
+        return ProbeOutcome(passes=sum(bool(v and v.passed) for v in verdicts), known=sum(v is not None for v in verdicts),
+                            k=len(texts), fresh_rollouts=fresh)

@@ -39,58 +39,47 @@ def _violates(values: dict[int, float]) -> bool:
     return False
 
 
-def binary_first_error(f: Oracle, n: int, evidence: Callable[[], int] | None = None) -> SearchResult:
+def binary_first_error(f: Oracle, n: int, known_good: int = -1) -> SearchResult:
     """Binary search assuming ``f`` is monotone (1…1 0…0): f(0) first (beyond-policy check), then at
     most ceil(log2 n) probes. The left end ``lo`` is always a step observed to be 1, so the boundary
     f(first_error - 1) = 1 is confirmed by construction; the right end is an observed 0 or the failing
     response itself.
 
-    ``evidence()``, when given, returns the largest step that a passing program already seen extends
-    (-1 if none): such a step has f = 1 without a probe (a sibling response that passes makes f(0) free;
-    a passing rollout that rewrote the response's next lines lifts ``lo`` past them). It is asked before
-    the search and after each probe that returned 1; evidence beyond an observed 0 is a monotonicity
-    violation and is recorded, not followed."""
+    ``known_good`` is the largest step already known to be 1 without a probe (a passing sibling response
+    runs through its prefix; -1: none): the search starts above it and skips f(0). A probe failing at or
+    below it contradicts monotonicity and is recorded as a violation."""
     if n < 1:
         raise ValueError("a failing response needs at least one scored line")
     values: dict[int, float] = {}
-    known = lambda: -1 if evidence is None else evidence()  # noqa: E731
-    lo = min(known(), n - 1)
+    lo = min(known_good, n - 1)
     if lo < 0:
         values[0] = float(f(0))
         if not values[0]:
             return SearchResult(n=n, first_error=None, values=values, beyond_policy=True)
-        lo = max(0, min(known(), n - 1))
+        lo = 0
     hi = n
-    violation = False
     while hi - lo > 1:
         mid = (lo + hi) // 2
         values[mid] = float(f(mid))
         if values[mid]:
             lo = mid
-            seen = known()
-            if seen >= hi:
-                violation = True  # a passing program extends a prefix whose rollouts all failed
-            elif seen > lo:
-                lo = seen
         else:
             hi = mid
-            violation = violation or known() >= hi
-    violation = violation or _violates({**values, n: 0.0})
+    violation = _violates({**values, n: 0.0}) or known_good >= hi
     return SearchResult(n=n, first_error=hi, values=values, monotonic_violation=violation)
 
 
-def linear_first_error(f: Oracle, n: int, evidence: Callable[[], int] | None = None) -> SearchResult:
+def linear_first_error(f: Oracle, n: int, known_good: int = -1) -> SearchResult:
     """Every step 0..n-1 probed: exact under any ``f``, and the only way to see non-monotone values.
-    With ``evidence`` (as in ``binary_first_error``) a step is 1 when its probe passes or a passing
-    program seen so far extends it, so binary and linear label under the same definition of f; linear
-    still probes (and pays for) every step."""
+    With ``known_good`` (as in ``binary_first_error``) steps up to it count as 1 whatever their probe
+    says, so binary and linear label under the same definition of f; linear still probes (and pays
+    for) every step."""
     if n < 1:
         raise ValueError("a failing response needs at least one scored line")
-    known = lambda: -1 if evidence is None else evidence()  # noqa: E731
 
     def value(j: int) -> float:
         probed = f(j)  # always probed: linear's cost is every prefix
-        return 1.0 if probed or known() >= j else 0.0
+        return 1.0 if probed or known_good >= j else 0.0
 
     values: dict[int, float] = {0: value(0)}
     if not values[0]:
@@ -98,8 +87,7 @@ def linear_first_error(f: Oracle, n: int, evidence: Callable[[], int] | None = N
     for j in range(1, n):
         values[j] = value(j)
     first = next((j for j in range(1, n) if not values[j]), n)
-    violation = _violates({**values, n: 0.0}) or known() >= first
-    return SearchResult(n=n, first_error=first, values=values, monotonic_violation=violation)
+    return SearchResult(n=n, first_error=first, values=values, monotonic_violation=_violates({**values, n: 0.0}))
 
 
 def mc_values(p: Callable[[int], float], n: int, passed: bool) -> SearchResult:

@@ -78,6 +78,9 @@ def test_run_label_bench_on_fake_policy(tmp_path, sandbox):
             assert r["binary_probes"] <= r["plain_probes"] <= probe_bound(r["lines"])
     assert report["first_error_agreement"] == 1.0 and report["probe_bound_exceeded"] == 0
     assert report["binary_rollouts_per_response"] <= report["plain_binary_rollouts_per_response"] < report["linear_rollouts_per_response"]
+    cost = report["distinct_rollouts"]
+    assert 0 < cost["binary"] <= cost["plain_binary"] < cost["linear"] <= report["fresh_rollouts"]
+    assert report["searched_binary_over_linear"] < 1
     # a second run over the same cache file generates nothing new
     again = run_label_bench(config, policy=FakePolicy(), sandbox=sandbox, cache_path=tmp_path / "cache.sqlite", show_progress=False)
     assert again["fresh_rollouts"] == 0 and again["records"] == report["records"]

@@ -113,8 +113,8 @@ def test_linear_reports_a_monotonicity_violation(make_prober):
     row = LinearLabeler(prober.judge, prober, use_evidence=False).label(spec.problem, spec.buggy)
     assert row.first_error == 3 and row.monotonic_violation
     assert row.prefix_values[3] == 0.0 and row.prefix_values[4] == 1.0
-    # With evidence, the passing rollouts from earlier prefixes ran through the hole: f = 1 there after all.
-    lifted = LinearLabeler(prober.judge, prober).label(spec.problem, spec.buggy)
+    # A passing sibling (the reference) runs through the hole: with evidence f = 1 there after all.
+    lifted = LinearLabeler(prober.judge, prober).label(spec.problem, spec.buggy, siblings=[spec.problem.reference])
     assert lifted.first_error == spec.bug_line and lifted.prefix_values[3] == 1.0 and lifted.probes == row.probes
 
 

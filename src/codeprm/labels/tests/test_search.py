@@ -101,30 +101,43 @@ def test_lines_and_neutrality():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(1, 200).flatmap(lambda n: st.tuples(st.just(n), st.integers(1, n), st.lists(st.integers(-1, 10**6), max_size=12))))
-def test_binary_with_sound_evidence_still_equals_linear(case):
-    """Evidence that never claims a step past the true boundary changes only the cost, not the answer."""
-    n, boundary, draws = case
-    answers = iter(min(d, boundary - 1) if d >= 0 else -1 for d in draws)
-    best = [-1]
-
-    def evidence() -> int:
-        best[0] = max(best[0], next(answers, best[0]))  # evidence only grows as passing programs accumulate
-        return best[0]
-
+@given(st.integers(1, 200).flatmap(lambda n: st.tuples(st.just(n), st.integers(1, n), st.integers(-1, 10**6))))
+def test_sound_evidence_changes_the_cost_not_the_answer(case):
+    """A known-good step at or below the true boundary (what a passing sibling gives on a monotone f)."""
+    n, boundary, draw = case
+    known_good = min(draw, boundary - 1)
     f = monotone(boundary)
-    result = binary_first_error(f, n, evidence)
+    result = binary_first_error(f, n, known_good)
     assert result.first_error == boundary and not result.monotonic_violation
-    lin = linear_first_error(monotone(boundary), n, evidence)
-    assert lin.first_error == boundary and lin.probes == n and not lin.monotonic_violation
     assert result.probes <= binary_first_error(monotone(boundary), n).probes <= math.ceil(math.log2(n)) + 1
+    assert (0 in f.calls) == (known_good < 0)  # f(0) is free once a sibling passes
+    lin = linear_first_error(monotone(boundary), n, known_good)
+    assert lin.first_error == boundary and lin.probes == n and not lin.monotonic_violation
 
 
-def test_binary_evidence_skips_f0_and_flags_contradictions():
-    f = monotone(5)
-    result = binary_first_error(f, 10, evidence=lambda: 2)
-    assert 0 not in f.calls and result.first_error == 5 and not result.monotonic_violation
-    # the probe of step 5 fails, yet a passing program turns up that extends step 7: not monotone
-    g = monotone(5)
-    seen = binary_first_error(g, 10, evidence=lambda: 7 if 5 in g.calls else -1)
-    assert g.calls[:2] == [0, 5] and seen.monotonic_violation
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=40), st.integers(-1, 45))
+def test_binary_and_linear_agree_whenever_f_with_evidence_is_monotone(values, known_good):
+    n = len(values)
+    combined = [v or j <= known_good for j, v in enumerate(values)] + [False]
+    if any(not combined[a] and combined[a + 1] for a in range(n)):
+        return  # not monotone: agreement is not promised
+    b = binary_first_error(lambda j: values[j], n, known_good)
+    lin = linear_first_error(lambda j: values[j], n, known_good)
+    assert b.first_error == lin.first_error and b.beyond_policy == lin.beyond_policy
+
+
+def test_evidence_overrides_failed_probes():
+    # a sibling passes through step 7 and the rollouts of steps 8, 9 fail: the boundary is 8
+    assert binary_first_error(monotone(8), 10, known_good=7).first_error == 8
+    # rollouts fail from step 5 on although a passing sibling ran through step 7: the sibling wins
+    f = lambda j: j not in (5, 6, 7, 8, 9)  # noqa: E731
+    seen = linear_first_error(f, 10, known_good=7)
+    assert seen.first_error == 8 and not seen.monotonic_violation  # evidence overrides the failed probes
+    plain = linear_first_error(f, 10)
+    assert plain.first_error == 5 and not plain.monotonic_violation
+
+
+def test_a_sibling_past_the_whole_failing_response_is_a_violation():
+    result = binary_first_error(monotone(3), 4, known_good=5)  # a passing program extends every line
+    assert result.first_error == 4 and result.monotonic_violation and result.probes == 0
