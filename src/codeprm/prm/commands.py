@@ -210,6 +210,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             if benchmark is None and config_file.is_file():
                 benchmark = json.loads(config_file.read_text(encoding="utf-8")).get("benchmark")
             problem_obj = _problem(benchmark, pid) if (benchmark and tests) else None
+            if problem_obj is not None and problem_obj.prompt != row.prompt:
+                # The benchmark changed since labelling: its tests would judge another problem.
+                Console(stderr=True).print(f"[yellow]{benchmark} {pid} is not the problem this row was labelled on; "
+                                           "listing the stored verdict instead of running tests[/yellow]")
+                problem_obj = None
             title = f"{pid} · sample {sample} · {'passed' if row.passed else 'failed: ' + row.status}"
         else:
             if code is None:

@@ -32,6 +32,7 @@ class LabelRow:
     method: str
     status: str = ""
     variant: int = 0  # 0: the policy's own sample; > 0: a derived variant (e.g. a mutant), not a candidate
+    prompt: str = ""  # problem.prompt when the row was labelled
 
     @property
     def soft(self) -> bool:
@@ -102,7 +103,7 @@ def _check(raw: dict, where: str) -> LabelRow:
     row = LabelRow(problem_id=raw["problem_id"], policy_prompt=raw["policy_prompt"], completion=raw["completion"],
                    lines=list(raw["lines"]), labels=list(raw["labels"]), first_error=raw.get("first_error"),
                    passed=raw["passed"], method=raw["method"], status=str(raw.get("status") or ""),
-                   variant=int(raw.get("variant") or 0))
+                   variant=int(raw.get("variant") or 0), prompt=str(raw.get("prompt") or raw["policy_prompt"]))
     if row.lines != split_lines(row.completion):
         raise CodeprmError(f"{where}: 'lines' are not the completion's physical lines")
     if len(row.labels) != len(row.lines):
