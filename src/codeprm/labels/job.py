@@ -41,7 +41,7 @@ class LabelConfig(BaseModel):
 
     def identity(self) -> dict:
         """What fixes the labels; a store made with different values cannot be continued."""
-        return self.model_dump(exclude={"limit"})
+        return self.model_dump(exclude={"limit"} if self.method == "mutation" else {"limit", "mutants"})
 
 
 class LabelSummary(BaseModel):
