@@ -13,7 +13,6 @@ can start from it; beside it ``value_head.safetensors`` and ``prm_config.json``.
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Literal, Sequence
 
@@ -219,7 +218,3 @@ def load_reward_model(directory: str | Path, mode: str | None = None) -> Process
     if mode is not None and model.config.mode != mode:
         raise CodeprmError(f"{directory} holds a {model.config.mode.upper()}, expected a {mode.upper()}")
     return model
-
-
-def read_prm_config(directory: str | Path) -> dict:
-    return json.loads((Path(directory) / CONFIG_FILE).read_text(encoding="utf-8"))
