@@ -475,5 +475,8 @@ def _reported_time(rec: dict, header: dict) -> float:
 
 
 def _short(value: Any, limit: int = 200) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's str-conversion digit limit (4300 digits by default)
+        return f"<{type(value).__name__} too large to show>"
     return text if len(text) <= limit else text[:limit] + "..."

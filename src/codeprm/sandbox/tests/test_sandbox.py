@@ -284,3 +284,10 @@ def test_failing_callback_does_not_poison_the_workers(sb):
     # every worker still answers its own requests, not stale replies from the aborted batch
     results = sb.run_many([(HONEST if i % 2 else WRONG, problem) for i in range(12)])
     assert [r.passed for r in results] == [bool(i % 2) for i in range(12)]
+
+
+def test_huge_int_answer_is_a_plain_fail(sb):
+    # repr() of an int past 4300 digits raises; the verdict's detail must not take the batch down.
+    result = sb.run("def f(x):\n    return 10 ** 5000\n", inc_problem())
+    assert [t.status for t in result.tests] == ["fail"] * 3
+    assert "too large to show" in result.tests[0].detail
