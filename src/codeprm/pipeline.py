@@ -14,17 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 from rich.console import Console
 
+from codeprm.config import StrictModel
 from codeprm.errors import CodeprmError
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LabelStage(_Strict):
+class LabelStage(StrictModel):
     policy: str | None = Field(None, description="policy whose responses are labeled (None = the pipeline's policy); "
                                "'reference' with method 'mutation' labels mutants of the reference solutions")
     benchmark: str = Field("synth:train?size=16&difficulty=1-2&seed=0", description="problems whose responses are labeled")
@@ -37,7 +34,7 @@ class LabelStage(_Strict):
     mutants: int = Field(4, ge=0, description="mutation method: failing mutants kept per passing response")
 
 
-class PRMStage(_Strict):
+class PRMStage(StrictModel):
     loss: str = Field("bce", description="bce | mse")
     lora: bool = Field(False, description="LoRA adapters instead of full fine-tuning")
     epochs: int = Field(2, ge=1, description="maximum epochs")
@@ -47,13 +44,13 @@ class PRMStage(_Strict):
     max_length: int = Field(1024, ge=8, description="tokens per text")
 
 
-class EvalStage(_Strict):
+class EvalStage(StrictModel):
     benchmark: str = Field("humaneval", description="benchmark evaluated before and after RL")
     limit: int | None = Field(5, ge=1, description="first LIMIT problems")
     max_new_tokens: int = Field(192, ge=1, description="tokens per sample")
 
 
-class PipelineConfig(_Strict):
+class PipelineConfig(StrictModel):
     policy: str = Field("embedded", description="policy spec the whole pipeline trains: embedded | tiny | hf:PATH")
     out: Path = Field(Path("runs/quickstart"), description="pipeline directory; every stage resumes from its sub-directory")
     seed: int = Field(0, description="seed of every stage")
@@ -62,20 +59,6 @@ class PipelineConfig(_Strict):
     rl: dict[str, Any] = Field(default_factory=dict, description="RLConfig fields (see codeprm rl); policy, out, reward.prm are filled in")
     eval: EvalStage = Field(default_factory=EvalStage)
 
-    @classmethod
-    def from_yaml(cls, path: Path, overrides: dict[str, Any] | None = None) -> "PipelineConfig":
-        if not path.is_file():
-            raise CodeprmError(f"config file not found: {path}")
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise CodeprmError(f"{path}: expected a mapping of config fields")
-        data.update(overrides or {})
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"])
-            raise CodeprmError(f"{path}: field '{field}': {err['msg']}, got {err.get('input')!r}") from None
 
 
 def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict:

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from codeprm.errors import CodeprmError
 from codeprm.evaluate.passk import pass_at_k
 from codeprm.problems import Problem, load_benchmark
+from codeprm.programs import program_text
 
 
 class EvalConfig(BaseModel):
@@ -41,16 +42,6 @@ class EvalConfig(BaseModel):
     def identity(self) -> dict:
         """Fields that change what a sample is; a stored run with other values cannot be resumed."""
         return self.model_dump(include={"policy", "benchmark", "temperature", "top_p", "max_new_tokens", "seed"})
-
-
-def build_program(problem: Problem, completion: str) -> str:
-    """The program that runs for a completion: cut continuations that run past the function, and pull
-    the code out of chat answers."""
-    from codeprm.problems import extract
-
-    if problem.style == "completion":
-        return problem.program(extract.truncate_completion(problem.prompt, completion, problem.entry_point))
-    return extract.extract_code(completion, problem.entry_point, problem.prompt)
 
 
 def _read_done(path: Path) -> dict[tuple[str, int], dict]:
@@ -148,7 +139,7 @@ def _run(config, todo, done, policy, sandbox, rows_path, show_progress) -> None:
                 for i, completion in enumerate(samples):
                     if (problem.id, i) in done:
                         continue
-                    jobs.append((problem, i, completion.text, build_program(problem, completion.text)))
+                    jobs.append((problem, i, completion.text, program_text(problem, completion.text)))
             results = sandbox.run_many([(program, problem) for problem, _, _, program in jobs])
             with (rows_path.open("a", encoding="utf-8") if rows_path else _NullFile()) as fh:
                 for (problem, i, text, program), result in zip(jobs, results):

@@ -1,25 +1,11 @@
-"""Physical lines of a completion: splitting, neutral lines, and the prefix text a rollout continues."""
+"""Lines of a completion for labelling: the line rule itself lives in ``codeprm.lines``; this adds the
+prefix text a rollout continues."""
 
 from __future__ import annotations
 
+from codeprm.lines import is_neutral, scored_indices, split_lines
 
-def split_lines(completion: str) -> list[str]:
-    """``completion.split("\\n")`` without the empty string a final newline leaves behind."""
-    lines = completion.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
-
-
-def is_neutral(line: str) -> bool:
-    """Blank and comment-only lines carry no label and are never chosen as the first error."""
-    stripped = line.strip()
-    return not stripped or stripped.startswith("#")
-
-
-def scored_indices(lines: list[str]) -> list[int]:
-    """0-based indices of the non-neutral lines, in order."""
-    return [i for i, line in enumerate(lines) if not is_neutral(line)]
+__all__ = ["is_neutral", "prefix_text", "scored_indices", "split_lines"]
 
 
 def prefix_text(lines: list[str], m: int) -> str:

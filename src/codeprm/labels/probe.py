@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from codeprm.labels.cache import ProbeCache, Verdict, content_key
 from codeprm.problems import Problem
+from codeprm.programs import judged_completion, program_text
 
 
 def derive_seed(base_seed: int, *parts: str) -> int:
@@ -23,34 +24,19 @@ def derive_seed(base_seed: int, *parts: str) -> int:
 
 
 def clean_completion(problem: Problem, completion: str) -> str:
-    """Cut a completion-style continuation that runs past the function (the same rule ``codeprm eval``
-    uses), so text after the function neither runs nor gets labeled."""
-    if problem.style != "completion":
-        return completion
-    try:
-        from codeprm.problems.extract import truncate_completion
-    except ImportError:  # extraction module not available: judge the text as written
-        return completion
-    return truncate_completion(problem.prompt, completion, problem.entry_point)
+    """Cut a completion-style continuation that runs past the function (the program rule of
+    ``codeprm.programs``), so text after the function neither runs nor gets labeled."""
+    return judged_completion(problem, completion)
 
 
 def judged_text(problem: Problem, completion: str, keep: str = "") -> str:
-    """The part of a completion that runs: cut past the function for completion-style problems.
-    ``keep`` is a prefix that must survive the cut (the probed prefix of a rollout): a cut reaching into
-    it would test a program that does not continue the prefix, so then nothing is cut."""
-    text = clean_completion(problem, completion)
-    return text if text.startswith(keep) else completion
+    """The part of a completion that runs, with ``keep`` (a probed prefix) never cut into."""
+    return judged_completion(problem, completion, keep)
 
 
 def program_for(problem: Problem, completion: str, keep: str = "") -> str:
-    """The program that runs for a completion (instruct answers: the extracted code block)."""
-    if problem.style == "completion":
-        return problem.program(judged_text(problem, completion, keep))
-    try:
-        from codeprm.problems.extract import extract_code
-    except ImportError:
-        return problem.program(completion)
-    return extract_code(completion, problem.entry_point, problem.prompt)
+    """The program that runs for a completion: ``codeprm.programs.program_text``."""
+    return program_text(problem, completion, keep)
 
 
 class Judge:

@@ -33,10 +33,8 @@ def load_base(spec: str):
         return _load_dir(path)
     if spec.startswith("hf:") or "/" in spec or spec.startswith("."):
         raise CodeprmError(f"base model directory {path} does not exist")
-    try:
-        from codeprm.policy.registry import load_policy
-    except ImportError:
-        raise CodeprmError(f"base '{spec}' is not a model directory, and policy specs cannot be resolved (no codeprm.policy.registry)") from None
+    from codeprm.policy.registry import load_policy
+
     policy = load_policy(spec)
     model, tokenizer = getattr(policy, "model", None), getattr(policy, "tokenizer", None)
     if model is not None and tokenizer is not None and hasattr(model, "base_model"):

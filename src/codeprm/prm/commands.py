@@ -56,13 +56,12 @@ def _verdicts(problem, completion: str, fallback_status: str = ""):
     """Per-test verdicts from the sandbox when it is available, else the stored overall verdict."""
     from codeprm.prm.html import Verdict
 
-    try:
-        from codeprm.sandbox import Sandbox
-    except ImportError:
-        Sandbox = None
-    if problem is not None and Sandbox is not None:
+    from codeprm.programs import program_text
+    from codeprm.sandbox import Sandbox
+
+    if problem is not None:
         with Sandbox() as sandbox:
-            result = sandbox.run(problem.program(completion), problem)
+            result = sandbox.run(program_text(problem, completion), problem)
         return [Verdict(f"test {i + 1} ({tc.kind})", tr.status, tr.detail[:200]) for i, (tc, tr) in enumerate(zip(problem.tests, result.tests))]
     return [Verdict("all tests (stored verdict)", fallback_status)] if fallback_status else []
 

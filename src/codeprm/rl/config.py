@@ -9,17 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from codeprm.errors import CodeprmError
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+from codeprm.config import StrictModel, build
 
 
-class RewardConfig(_Strict):
+class RewardConfig(StrictModel):
     """How sandbox verdicts and PRM line scores become per-token rewards."""
 
     outcome: Literal["all_pass", "pass_rate"] = Field(
@@ -39,7 +34,7 @@ class RewardConfig(_Strict):
     mask_unexecuted_lines: bool = Field(False, description="StepCoder's FGO: no loss on tokens of lines the tests never executed (needs sandbox coverage)")
 
 
-class AlgorithmConfig(_Strict):
+class AlgorithmConfig(StrictModel):
     """The optimisation: advantage estimator, PPO clipping, KL, entropy, batch sizes."""
 
     estimator: Literal["gae", "grpo", "rloo", "process"] = Field(
@@ -63,7 +58,7 @@ class AlgorithmConfig(_Strict):
     target_kl: float | None = Field(None, gt=0, le=10, description="stop the epochs early when approx_kl exceeds this; None = never")
 
 
-class RLConfig(_Strict):
+class RLConfig(StrictModel):
     """Everything one RL run needs. Load with ``RLConfig.from_yaml(path)``."""
 
     policy: str = Field("tiny", description="policy spec for codeprm.policy.registry.load_policy (tiny | hf:PATH | embedded)")
@@ -106,44 +101,7 @@ class RLConfig(_Strict):
     def uses_critic(self) -> bool:
         return self.algo.estimator == "gae"
 
-    @classmethod
-    def from_yaml(cls, path: str | Path, overrides: dict | None = None) -> "RLConfig":
-        path = Path(path)
-        if not path.exists():
-            raise CodeprmError(f"config file not found: {path}")
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise CodeprmError(f"{path}: expected a mapping of config fields")
-        return build_config(data, overrides)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
-
-
-def _describe(exc: ValidationError) -> str:
-    """One line per bad field naming it and, for ranges, the allowed bounds."""
-    msgs = []
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "config"
-        ctx = err.get("ctx") or {}
-        bounds = " ".join(f"{k}={v}" for k, v in ctx.items() if k in ("ge", "gt", "le", "lt"))
-        msgs.append(f"{field}: {err['msg']}" + (f" (allowed: {bounds})" if bounds else "") + f", got {err.get('input')!r}")
-    return "; ".join(msgs)
-
-
 def build_config(data: dict, overrides: dict | None = None) -> RLConfig:
     """``RLConfig`` from a nested dict plus dotted overrides (``{"reward.prm_weight_fail": 0.5}``);
     bad fields raise CodeprmError naming the field and its allowed range."""
-    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
-    for key, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise CodeprmError(f"override '{key}': '{p}' is not a section")
-        node[leaf] = value
-    try:
-        return RLConfig.model_validate(data)
-    except ValidationError as exc:
-        raise CodeprmError(f"bad RL config: {_describe(exc)}") from None
+    return build(RLConfig, data, overrides)

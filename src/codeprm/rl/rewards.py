@@ -16,64 +16,9 @@ from typing import Sequence
 
 import torch
 
+from codeprm.lines import LineSpan, is_neutral, line_end_tokens, line_spans, token_char_ends  # noqa: F401 (re-exported)
 from codeprm.rl.config import RewardConfig
 from codeprm.sandbox.result import Result
-
-
-# ------------------------------------------------------------------------------------------- lines
-@dataclass(frozen=True)
-class LineSpan:
-    index: int  # 0-based physical line of the completion
-    start: int  # char offset of the line's first character in the completion
-    end: int  # char offset one past the line's last visible (non-whitespace) character
-    neutral: bool  # blank or comment-only: no reward
-
-
-def is_neutral(line: str) -> bool:
-    stripped = line.strip()
-    return not stripped or stripped.startswith("#")
-
-
-def line_spans(completion: str) -> list[LineSpan]:
-    """Physical lines of a completion (``split("\\n")``, no trailing empty line after a final newline)."""
-    spans, pos = [], 0
-    parts = completion.split("\n")
-    if parts and parts[-1] == "":
-        parts.pop()
-    for i, line in enumerate(parts):
-        # the line ends at its last *visible* character, as the PRM reads it (prm/positions.py)
-        spans.append(LineSpan(i, pos, pos + len(line.rstrip()), is_neutral(line)))
-        pos += len(line) + 1
-    return spans
-
-
-def token_char_ends(tokenizer, token_ids: Sequence[int], context_ids: Sequence[int] = ()) -> list[int]:
-    """For each generated token, the length of the decoded completion up to and including it.
-
-    Decoding prefixes (instead of re-tokenising the text) maps exactly the tokens the policy sampled, even
-    when re-tokenisation would split the text differently. ``context_ids`` (the prompt's last tokens) are
-    decoded first and their text removed, so SentencePiece tokenizers keep a leading space."""
-    def decode(ids):
-        return tokenizer.decode(list(context_ids) + ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-
-    context_len = len(decode([])) if context_ids else 0
-    ids = list(token_ids)
-    return [len(decode(ids[: i + 1])) - context_len for i in range(len(ids))]
-
-
-def line_end_tokens(char_ends: Sequence[int], spans: Sequence[LineSpan]) -> list[int | None]:
-    """Per line, the index of the token covering its last character (None for an empty line or one
-    that the tokens do not reach)."""
-    out: list[int | None] = []
-    j = 0
-    for span in spans:
-        if span.end == span.start:
-            out.append(None)
-            continue
-        while j < len(char_ends) and char_ends[j] < span.end:
-            j += 1
-        out.append(j if j < len(char_ends) else None)
-    return out
 
 
 # ----------------------------------------------------------------------------------------- outcome

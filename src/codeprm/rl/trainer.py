@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from codeprm.problems import Problem
+from codeprm.programs import program_text
 from codeprm.rl import core_algos as ca
 from codeprm.rl import rewards as rw
 from codeprm.rl.components import (LineScorer, Verifier, add_lora, build_critic, check_same_tokenizer, load_checkpoint,
@@ -156,7 +157,7 @@ def evaluate_pass1(policy, problems: Sequence[Problem], verifier: Verifier, conf
     stop = policy.default_stop(problems[0])
     outs = policy.generate([policy.prompt_for(p) for p in problems], n=1, temperature=0.0,
                            max_new_tokens=config.max_new_tokens, stop=stop)
-    results = verifier(problems, [p.program(o[0].text) for p, o in zip(problems, outs)], False)
+    results = verifier(problems, [program_text(p, o[0].text) for p, o in zip(problems, outs)], False)
     judged = [r for r in results if not r.infra_error]
     return {"eval_pass1": sum(r.passed for r in judged) / max(1, len(judged)), "eval_infra_errors": len(results) - len(judged)}
 
@@ -264,7 +265,7 @@ def train(config: RLConfig, *, policy=None, verifier: Verifier | None = None, li
                 b_values = _in_chunks(lambda s: response_values(critic, ro.input_ids[s], ro.attention_mask[s], ro.prompt_width), B, chunk) * b_mask
 
         # ---- 2. rewards
-        programs = [p.program(t) for p, t in zip(ro.problems, ro.texts)]
+        programs = [program_text(p, t) for p, t in zip(ro.problems, ro.texts)]
         results = verifier(ro.problems, programs, rcfg.mask_unexecuted_lines)
         line_scores = line_scorer(ro.prompts, ro.texts) if line_scorer is not None else None
         # a few prompt tokens decoded before each response, so SentencePiece keeps its leading space

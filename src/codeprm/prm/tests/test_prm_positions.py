@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codeprm.errors import CodeprmError
-from codeprm.prm.positions import char_to_token, encode_with_lines, line_end_positions, line_last_chars
+from codeprm.lines import char_to_token, line_end_chars as line_last_chars
+from codeprm.prm.positions import encode_with_lines, line_end_positions
 from codeprm.prm.tests.tiny import split_lines, tiny_tokenizer
 
 TOKENIZERS = {
