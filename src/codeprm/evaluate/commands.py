@@ -13,36 +13,30 @@ from rich.table import Table
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("eval")
     def eval_command(
-        policy: str = typer.Option("embedded", "--policy", "-p", help="embedded | tiny | hf:PATH | openai:URL | reference"),
-        benchmark: str = typer.Option("humaneval", "--benchmark", "-b", help="humaneval | synth:heldout | jsonl:PATH | mbpp:PATH | ..."),
-        n: int = typer.Option(1, "-n", help="samples per problem"),
-        k: str = typer.Option("1", "-k", help="comma-separated k values of pass@k"),
-        limit: Optional[int] = typer.Option(None, "--limit", help="only the first LIMIT problems"),
-        temperature: float = typer.Option(0.0, "--temperature", "-t", help="0 = greedy"),
-        top_p: float = typer.Option(1.0, "--top-p"),
-        max_new_tokens: int = typer.Option(384, "--max-new-tokens"),
-        seed: int = typer.Option(0, "--seed"),
-        batch_size: int = typer.Option(8, "--batch-size", help="problems per generation call"),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="directory for samples.jsonl and summary.json; rerun to resume"),
+        config_path: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of EvalConfig fields; flags override it"),
+        policy: Optional[str] = typer.Option(None, "--policy", "-p", help="embedded (default) | tiny | hf:PATH | openai:URL | reference"),
+        benchmark: Optional[str] = typer.Option(None, "--benchmark", "-b", help="humaneval (default) | synth:heldout | jsonl:PATH | mbpp:PATH | ..."),
+        samples: Optional[int] = typer.Option(None, "--samples", "-n", help="samples per problem (default 1)"),
+        k: Optional[list[int]] = typer.Option(None, "-k", help="k of pass@k, repeatable (default 1)"),
+        limit: Optional[int] = typer.Option(None, "--limit", "-l", help="only the first LIMIT problems"),
+        temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="0 = greedy (default)"),
+        top_p: Optional[float] = typer.Option(None, "--top-p"),
+        max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="default 384"),
+        seed: Optional[int] = typer.Option(None, "--seed"),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", help="problems per generation call"),
+        sets: list[str] = typer.Option([], "--set", help="KEY=VALUE override of any EvalConfig field (repeatable)"),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="directory for samples.jsonl and summary.json"),
+        resume: bool = typer.Option(True, "--resume/--no-resume", help="continue the run in --out (default) or discard it and start over"),
     ) -> None:
         """Sample from a policy, judge every sample in the sandbox, report pass@k."""
-        from pydantic import ValidationError
-
-        from codeprm.errors import CodeprmError
+        from codeprm.config import build_from_cli
         from codeprm.evaluate.run import EvalConfig, evaluate
 
-        try:
-            ks = [int(x) for x in k.split(",") if x.strip()]
-        except ValueError:
-            raise CodeprmError(f"-k must be comma-separated integers, got '{k}'") from None
-        try:
-            config = EvalConfig(policy=policy, benchmark=benchmark, n=n, k=ks, limit=limit, temperature=temperature,
-                                top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            raise CodeprmError(f"option '{err['loc'][0]}': {err['msg']}") from None
-        summary = evaluate(config, out=out)
-        table = Table(title=f"{policy} on {benchmark}")
+        flags = dict(policy=policy, benchmark=benchmark, samples=samples, k=k or None, limit=limit, temperature=temperature,
+                     top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size)
+        config = build_from_cli(EvalConfig, config_path, flags, sets)
+        summary = evaluate(config, out=out, resume=resume)
+        table = Table(title=f"{config.policy} on {config.benchmark}")
         table.add_column("problems", justify="right")
         table.add_column("samples", justify="right")
         for name in summary.pass_at_k:

@@ -14,16 +14,17 @@ from typing import Iterator, Sequence
 from pydantic import BaseModel, Field, field_validator
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from codeprm.config import StrictModel
 from codeprm.errors import CodeprmError
 from codeprm.evaluate.passk import pass_at_k
 from codeprm.problems import Problem, load_benchmark
 from codeprm.programs import program_text
 
 
-class EvalConfig(BaseModel):
+class EvalConfig(StrictModel):
     policy: str = Field(default="embedded", description="policy spec: embedded, tiny, hf:PATH, openai:URL, reference")
     benchmark: str = Field(default="humaneval", description="benchmark name, see load_benchmark")
-    n: int = Field(default=1, ge=1, le=1000, description="samples per problem")
+    samples: int = Field(default=1, ge=1, le=1000, description="samples per problem")
     k: list[int] = Field(default=[1], description="k values of pass@k (each <= n)")
     limit: int | None = Field(default=None, ge=1, description="evaluate only the first LIMIT problems")
     temperature: float = Field(default=0.0, ge=0.0, le=5.0, description="0 = greedy")
@@ -76,10 +77,12 @@ class EvalSummary(BaseModel):
     per_problem: dict[str, list[int]] = Field(description="problem id -> [samples, passed]")
 
 
-def evaluate(config: EvalConfig, out: Path | None = None, policy=None, sandbox=None, show_progress: bool = True) -> EvalSummary:
-    """Run the evaluation described by ``config``; rows and the summary go to ``out`` when given."""
-    if max(config.k) > config.n:
-        raise CodeprmError(f"k={max(config.k)} exceeds the samples per problem n={config.n}")
+def evaluate(config: EvalConfig, out: Path | None = None, policy=None, sandbox=None, show_progress: bool = True,
+             resume: bool = True) -> EvalSummary:
+    """Run the evaluation described by ``config``; rows and the summary go to ``out`` when given, and a
+    rerun resumes from them (``resume=False`` discards them first)."""
+    if max(config.k) > config.samples:
+        raise CodeprmError(f"k={max(config.k)} exceeds the samples per problem (samples={config.samples})")
     problems = load_benchmark(config.benchmark)
     if config.limit:
         problems = problems[: config.limit]
@@ -88,6 +91,9 @@ def evaluate(config: EvalConfig, out: Path | None = None, policy=None, sandbox=N
     done: dict[tuple[str, int], dict] = {}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            for name in ("config.json", "samples.jsonl", "summary.json"):
+                (out / name).unlink(missing_ok=True)
         cfg_path = out / "config.json"
         if cfg_path.exists():
             stored = json.loads(cfg_path.read_text())
@@ -97,7 +103,7 @@ def evaluate(config: EvalConfig, out: Path | None = None, policy=None, sandbox=N
         rows_path = out / "samples.jsonl"
         done = _read_done(rows_path)
 
-    todo = [p for p in problems if any((p.id, i) not in done for i in range(config.n))]
+    todo = [p for p in problems if any((p.id, i) not in done for i in range(config.samples))]
     if todo:
         if policy is None:
             from codeprm.policy.registry import load_policy
@@ -124,11 +130,11 @@ def evaluate(config: EvalConfig, out: Path | None = None, policy=None, sandbox=N
 def _run(config, todo, done, policy, sandbox, rows_path, show_progress) -> None:
     columns = (TextColumn("[bold]eval[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not show_progress) as progress:
-        task = progress.add_task(config.benchmark, total=len(todo) * config.n)
+        task = progress.add_task(config.benchmark, total=len(todo) * config.samples)
         for chunk_index, chunk in enumerate(_chunks(todo, config.batch_size)):
             completions = policy.complete(
                 list(chunk),
-                n=config.n,
+                n=config.samples,
                 temperature=config.temperature,
                 top_p=config.top_p,
                 max_new_tokens=config.max_new_tokens,
@@ -178,7 +184,7 @@ def summarise(config: EvalConfig, problems: list[Problem], done: dict[tuple[str,
     per_problem: dict[str, list[int]] = {}
     statuses: Counter[str] = Counter()
     for p in problems:
-        rows = [done[(p.id, i)] for i in range(config.n) if (p.id, i) in done]
+        rows = [done[(p.id, i)] for i in range(config.samples) if (p.id, i) in done]
         statuses.update(r["status"] for r in rows)
         # An infra_error says nothing about the program: mask it out of pass@k rather than score it 0.
         judged = [r for r in rows if r["status"] != "infra_error"]

@@ -44,7 +44,7 @@ ANSWERS = {
 
 def test_pass_at_k_and_rows(bench, tmp_path):
     out = tmp_path / "run"
-    config = EvalConfig(policy="scripted", benchmark=bench, n=3, k=[1, 2, 3])
+    config = EvalConfig(policy="scripted", benchmark=bench, samples=3, k=[1, 2, 3])
     summary = evaluate(config, out=out, policy=ScriptedPolicy(ANSWERS), show_progress=False)
     # inc: 2 of 3 pass; neg: 1 of 3 pass.
     assert summary.per_problem == {"inc": [3, 2], "neg": [3, 1]}
@@ -58,7 +58,7 @@ def test_pass_at_k_and_rows(bench, tmp_path):
 
 def test_resume_skips_done_samples_and_repairs_torn_row(bench, tmp_path):
     out = tmp_path / "run"
-    config = EvalConfig(policy="scripted", benchmark=bench, n=3, k=[1])
+    config = EvalConfig(policy="scripted", benchmark=bench, samples=3, k=[1])
     evaluate(config, out=out, policy=ScriptedPolicy(ANSWERS), show_progress=False)
     rows_path = out / "samples.jsonl"
     lines = rows_path.read_text().splitlines()
@@ -75,13 +75,13 @@ def test_resume_skips_done_samples_and_repairs_torn_row(bench, tmp_path):
 
 def test_other_configuration_in_out_dir_is_refused(bench, tmp_path):
     out = tmp_path / "run"
-    evaluate(EvalConfig(policy="scripted", benchmark=bench, n=1), out=out, policy=ScriptedPolicy(ANSWERS), show_progress=False)
+    evaluate(EvalConfig(policy="scripted", benchmark=bench, samples=1), out=out, policy=ScriptedPolicy(ANSWERS), show_progress=False)
     before = (out / "samples.jsonl").read_text()
     with pytest.raises(CodeprmError, match="another configuration"):
-        evaluate(EvalConfig(policy="scripted", benchmark=bench, n=1, temperature=0.5), out=out, policy=ScriptedPolicy(ANSWERS), show_progress=False)
+        evaluate(EvalConfig(policy="scripted", benchmark=bench, samples=1, temperature=0.5), out=out, policy=ScriptedPolicy(ANSWERS), show_progress=False)
     assert (out / "samples.jsonl").read_text() == before
 
 
 def test_k_larger_than_n_is_refused(bench):
     with pytest.raises(CodeprmError, match="exceeds"):
-        evaluate(EvalConfig(benchmark=bench, n=1, k=[5]), policy=ScriptedPolicy(ANSWERS))
+        evaluate(EvalConfig(benchmark=bench, samples=1, k=[5]), policy=ScriptedPolicy(ANSWERS))
