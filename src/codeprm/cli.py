@@ -44,6 +44,30 @@ def _register_all() -> None:
 
 _register_all()
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@app.callback()
+def _configure(log_level: str = typer.Option("info", "--log-level", help="debug | info | warning | error: what codeprm logs to stderr (info shows e.g. the sandbox's isolation at start-up)")) -> None:
+    """Unit tests turned into line-level rewards for code LLMs."""
+    configure_logging(log_level)
+
+
+def configure_logging(level: str) -> None:
+    """codeprm's loggers write one line each to stderr; other libraries' loggers are left alone."""
+    import logging
+
+    from rich.logging import RichHandler
+
+    if level.lower() not in LOG_LEVELS:
+        raise CodeprmError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got '{level}'")
+    logger = logging.getLogger("codeprm")
+    logger.setLevel(level.upper())
+    if not any(getattr(h, "_codeprm", False) for h in logger.handlers):
+        handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
+        handler._codeprm = True
+        logger.addHandler(handler)
+
 
 def main() -> None:
     try:
