@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Isolation = Literal["full", "rlimits-only"]
 
@@ -43,5 +43,31 @@ class SandboxConfig(BaseModel):
     hide_paths: list[str] | None = Field(default=None, description=(
         "directories replaced by an empty read-only tmpfs inside the sandbox; None hides site-packages, the "
         "user site and the current directory (where datasets and expected outputs tend to live)"))
+    packages: list[str] = Field(default_factory=list, description=(
+        "importable packages a sample may use, by top-level name (numpy): their own directory and the shared "
+        "libraries they load are added to the sample's filesystem, never the whole site-packages; list a "
+        "package's dependencies too"))
+    extra_paths: list[str] = Field(default_factory=list, description=(
+        "host files or directories added read-only to the sample's filesystem at the same path (everything "
+        "else of the host stays invisible); a path that does not exist is refused at start-up"))
+
+    @field_validator("packages")
+    @classmethod
+    def _packages_installed(cls, names: list[str]) -> list[str]:
+        from codeprm.sandbox.rootfs import package_paths
+
+        for name in names:
+            package_paths(name)  # ValueError naming the package when it is not importable
+        return names
+
+    @field_validator("extra_paths")
+    @classmethod
+    def _paths_exist(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if not os.path.isabs(path) or os.path.realpath(path) == "/":
+                raise ValueError(f"extra path '{path}' must be absolute and not '/'")
+            if not os.path.exists(path):
+                raise ValueError(f"extra path '{path}' does not exist")
+        return paths
     stderr_excerpt_chars: int = Field(default=1000, ge=0, le=1 << 20, description="stderr kept in each failing TestResult")
     start_timeout_s: float = Field(default=60.0, gt=0, le=600, description="how long a zygote may take to start")

@@ -13,6 +13,8 @@ import os
 import resource
 import stat
 
+import rootfs
+
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -69,15 +71,37 @@ def setup_zygote(config: dict) -> State:
             raise Missing("mount+network namespaces", str(exc)) from None
         state.mechanisms["network"] = "private network namespace (no interfaces up)"
         _load_seccomp(state)
-        _private_filesystem(state)
+        _allow_list_filesystem(state)
         state.uid, state.gid = int(config["uid"]), int(config["uid"])
         state.mechanisms["uid"] = f"samples run as uid {state.uid} with no groups"
     else:
         os.makedirs(state.tmp_root, exist_ok=True)
         state.mechanisms["filesystem"] = f"private cwd under {state.tmp_root} only (rest of the filesystem as the host user sees it)"
+    rootfs.extend_sys_path(config)
     _join_cgroups(state)
     state.mechanisms["rlimits"] = "CPU, address space, processes, file size, open files, no core dumps"
     return state
+
+
+def _allow_list_filesystem(state: State) -> None:
+    """The sample's root is an allow-list (rootfs.py); where that cannot be built, the host's filesystem
+    read-only minus ``hide_paths`` (below), marked WEAKER so the parent logs a warning."""
+    cfg = state.config
+    try:
+        if not cfg.get("rootfs"):
+            raise OSError(0, "no allow-list was supplied")
+        proc_note = rootfs.build(state, f"size={int(cfg['tmp_size_mb'])}m,nr_inodes={int(cfg['tmp_inodes'])},mode=0755")
+    except OSError as exc:
+        os.chdir("/")
+        _private_filesystem(state)
+        state.mechanisms["filesystem"] += f"; WEAKER: host filesystem visible (allow-list root failed: {exc})"
+        state.mechanisms["visible"] = "the host's filesystem, read-only, minus the hidden paths"
+        return
+    os.makedirs(state.tmp_root, mode=0o755, exist_ok=True)
+    state.mechanisms["filesystem"] = (
+        f"private mount namespace whose root is an allow-list (see visible), read-only except the per-sample dir "
+        f"on a {cfg['tmp_size_mb']} MiB tmpfs /tmp; {proc_note}")
+    state.mechanisms["visible"] = rootfs.describe(cfg, int(cfg["tmp_size_mb"]), proc_note)
 
 
 def _private_filesystem(state: State) -> None:

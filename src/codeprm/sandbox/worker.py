@@ -16,7 +16,7 @@ import weakref
 from pathlib import Path
 
 from codeprm.errors import CodeprmError
-from codeprm.sandbox import seccomp_filter
+from codeprm.sandbox import rootfs, seccomp_filter
 from codeprm.sandbox.config import SandboxConfig
 
 ZYGOTE = Path(__file__).with_name("zygote.py")
@@ -148,6 +148,7 @@ class Zygote:
             "tmp_inodes": cfg.tmp_inodes,
             "hide_paths": hide,
             "expose_paths": sorted({sys.base_prefix, sys.prefix}),
+            "rootfs": rootfs.plan(tuple(cfg.extra_paths), tuple(cfg.packages)),  # the sample's allow-list (rootfs.py)
             "cgroups": self.cgroups,
         }
         if cfg.isolation == "full":
