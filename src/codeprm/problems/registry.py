@@ -1,6 +1,6 @@
 """``load_benchmark(name)``: one entry point for every problem source.
 
-Names: ``humaneval``, ``jsonl:PATH``, ``mbpp:PATH``, ``apps:PATH``, ``codecontests:PATH``,
+Names: ``humaneval`` (or ``humaneval:PATH``, any file in HumanEval's layout), ``jsonl:PATH``, ``mbpp:PATH``, ``apps:PATH``, ``codecontests:PATH``,
 ``livecodebench:PATH``, ``kodcode:PATH`` (local copies only) and ``synth:SPLIT[?key=value&...]``.
 """
 
@@ -14,12 +14,12 @@ from codeprm.problems.model import Problem, read_jsonl
 
 # prefix -> (module, function); the function takes the text after "prefix:" ("" when absent).
 _LOADERS: dict[str, tuple[str, str]] = {
-    "humaneval": ("codeprm.problems.humaneval", "load_humaneval"),
-    "mbpp": ("codeprm.problems.adapters", "load_mbpp"),
-    "apps": ("codeprm.problems.adapters", "load_apps"),
-    "codecontests": ("codeprm.problems.adapters", "load_codecontests"),
-    "livecodebench": ("codeprm.problems.adapters", "load_livecodebench"),
-    "kodcode": ("codeprm.problems.adapters", "load_kodcode"),
+    "humaneval": ("codeprm.problems.humaneval_layout", "load_humaneval_source"),  # also humaneval:PATH
+    "mbpp": ("codeprm.problems.mbpp", "load_mbpp"),
+    "apps": ("codeprm.problems.apps", "load_apps"),
+    "codecontests": ("codeprm.problems.codecontests", "load_codecontests"),
+    "livecodebench": ("codeprm.problems.livecodebench", "load_livecodebench"),
+    "kodcode": ("codeprm.problems.kodcode", "load_kodcode"),
     "synth": ("codeprm.problems.synth", "load_synth"),
 }
 
