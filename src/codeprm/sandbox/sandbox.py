@@ -64,7 +64,8 @@ class Sandbox:
             ("isolation=rlimits-only", self.config.isolation != "full"),
             ("no cgroup limits", "cgroup" not in self.mechanisms and self.config.cgroup != "off"),
             ("some mounts left writable", "left writable" in fs),
-            ("other processes visible in /proc", "shows every process" in fs)) if missing]
+            ("other processes visible in /proc", "shows every process" in fs),
+            ("host filesystem visible (no allow-list root)", "host filesystem visible" in fs)) if missing]
         # one line at start-up saying what is enforced; a warning when anything weaker than full is in force
         log.log(logging.WARNING if weaker else logging.INFO, "sandbox: isolation=%s, %d workers%s; %s",
                 self.config.isolation, len(self._workers), f" (WEAKER: {', '.join(weaker)})" if weaker else "",
