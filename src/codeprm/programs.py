@@ -8,7 +8,8 @@ prose); instruct problems run the code extracted from the chat answer (fences, d
 
 from __future__ import annotations
 
-from codeprm.problems.extract import extract_code, truncate_completion
+from codeprm.problems.extract import extract_code
+from codeprm.problems.truncate import truncate_completion
 from codeprm.problems.model import Problem
 
 

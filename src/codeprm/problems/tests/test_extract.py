@@ -7,7 +7,8 @@ import textwrap
 
 from hypothesis import given, settings, strategies as st
 
-from codeprm.problems.extract import extract_code, fenced_blocks, truncate_completion
+from codeprm.problems.extract import extract_code, fenced_blocks
+from codeprm.problems.truncate import truncate_completion
 
 PROMPT = 'from typing import List\n\n\ndef add(a: int, b: int) -> int:\n    """Add two numbers."""\n'
 
