@@ -13,8 +13,9 @@ import time
 from typing import Sequence
 
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from codeprm.config import StrictModel
 from codeprm.errors import CodeprmError
 from codeprm.policy.base import Completion, Policy
 from codeprm.policy.prompts import base_prompt, base_stops
@@ -22,7 +23,7 @@ from codeprm.policy.stops import find_stop
 from codeprm.problems import Problem
 
 
-class OpenAIConfig(BaseModel):
+class OpenAIConfig(StrictModel):
     """Where the endpoint is and how to talk to it."""
 
     base_url: str = Field(description="server root, with or without the trailing /v1 (http://127.0.0.1:8000)")

@@ -50,12 +50,7 @@ def load_policy(spec: str, **options) -> Policy:
 
 
 def _hf_config(options: dict):
-    from pydantic import ValidationError
-
+    from codeprm.config import build
     from codeprm.policy.hf import HFPolicyConfig
 
-    try:
-        return HFPolicyConfig(**options)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise CodeprmError(f"policy option '{'.'.join(map(str, err['loc']))}': {err['msg']}") from None
+    return build(HFPolicyConfig, options, source="policy options")

@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from codeprm.config import StrictModel
 from codeprm.errors import CodeprmError
 from codeprm.problems import Problem, load_benchmark
 
 EOS = "<|endoftext|>"
 
 
-class SFTConfig(BaseModel):
+class SFTConfig(StrictModel):
     """A from-scratch SFT run; the defaults make the tiny policy in about ten minutes on two CPU cores."""
 
     data: str = Field(default="synth:train", description="benchmark whose prompt -> reference pairs are the training set")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import ValidationError
 
+from codeprm.config import build
 from codeprm.errors import CodeprmError
 from codeprm.policy.base import Policy
 
@@ -41,11 +41,7 @@ def load_tiny(train_if_missing: bool = True, path: str | Path | None = None, **o
             raise CodeprmError(f"no tiny model at {model_dir}; train it with `codeprm sft`")
         _train_once(model_dir)
     # Chat off: the tokenizer has no template, and the model continues raw code.
-    try:
-        config = HFPolicyConfig(**{"chat": False, "batch_size": 32, **options})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise CodeprmError(f"policy option '{'.'.join(map(str, err['loc']))}': {err['msg']}") from None
+    config = build(HFPolicyConfig, {"chat": False, "batch_size": 32, **options}, source="policy options")
     return HFPolicy.from_pretrained(model_dir, config, name="tiny")
 
 

@@ -20,28 +20,19 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         num_layers: Optional[int] = typer.Option(None, "--num-layers"),
         threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads"),
         seed: Optional[int] = typer.Option(None, "--seed"),
-        config: Optional[Path] = typer.Option(None, "--config", help="YAML file of SFTConfig fields; flags override it"),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of SFTConfig fields; flags override it"),
+        sets: list[str] = typer.Option([], "--set", help="KEY=VALUE override of any SFTConfig field (repeatable)"),
     ) -> None:
         """Train a small causal LM from scratch on prompt -> reference pairs (loss on the completion only)."""
-        import yaml
-        from pydantic import ValidationError
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-        from codeprm.errors import CodeprmError
+        from codeprm.config import build_from_cli
         from codeprm.policy.sft import SFTConfig, train_sft
         from codeprm.policy.tiny import tiny_dir
 
-        fields = yaml.safe_load(config.read_text()) if config else {}
-        if config and not isinstance(fields, dict):
-            raise CodeprmError(f"{config}: expected a mapping of SFTConfig fields")
         flags = dict(data=data, steps=steps, batch_size=batch_size, lr=lr, hidden_size=hidden_size, num_layers=num_layers, threads=threads, seed=seed)
-        fields.update({k: v for k, v in flags.items() if v is not None})
-        try:
-            cfg = SFTConfig(**fields)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            raise CodeprmError(f"option '{err['loc'][0] if err['loc'] else '?'}': {err['msg']}") from None
+        cfg = build_from_cli(SFTConfig, config, flags, sets)
         target = out or tiny_dir()
         console = Console(stderr=True)
         with Progress(TextColumn("sft"), BarColumn(), TextColumn("{task.completed}/{task.total} loss {task.fields[loss]:.3f}"),

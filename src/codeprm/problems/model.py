@@ -8,6 +8,7 @@ from typing import Any, Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator, model_validator
 
+from codeprm.config import describe_error
 from codeprm.errors import CodeprmError
 from codeprm.problems.values import decode, encode
 
@@ -101,9 +102,7 @@ def read_jsonl(path: str | Path) -> list[Problem]:
             try:
                 problems.append(Problem.model_validate(row))
             except ValidationError as exc:
-                err = exc.errors()[0]
-                field = ".".join(str(p) for p in err["loc"]) or "<row>"
-                raise CodeprmError(f"{path}:{lineno}: field '{field}': {err['msg']}") from None
+                raise CodeprmError(f"{path}:{lineno}: {describe_error(exc)}") from None
     return problems
 
 
