@@ -12,6 +12,10 @@ from rich.table import Table
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    from codeprm.sandbox.doctor import register as register_doctor
+
+    register_doctor(app)  # codeprm sandbox doctor
+
     @bench_app.command("sandbox")
     def bench_sandbox_command(
         json_path: Optional[Path] = typer.Option(None, "--json", help="also write the numbers to this JSON file"),

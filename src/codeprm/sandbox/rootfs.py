@@ -207,14 +207,14 @@ def _inside(path: str, parent: str) -> bool:
 
 
 def layout(rootfs_plan: dict, hide_paths: list[str], cgroups: list[str], tmp_options: str) -> list[tuple]:
-    """The mount operations, in order, with paths as the sample will see them:
+    """The mount operations, in order, with paths as the sample will see them (``hide_paths``: real
+    paths of existing directories, see ``existing_dirs``):
     ("bind", path, "ro"|"rw"|"dev"), ("tmpfs", path, options, read_only), ("link", path, target),
     ("dir", path, mode), ("proc", path). A bind or link already visible through a bound parent is left
     out; a hidden path is an empty read-only tmpfs on top of its bound parent (packages added by name
     are bound inside it again)."""
     binds = [b for b in rootfs_plan["binds"] if b != "/"]
-    hidden = sorted({os.path.realpath(h) for h in hide_paths if os.path.isdir(h)})
-    hidden = [h for h in hidden if any(_inside(h, b) and h != b for b in binds)]
+    hidden = [h for h in sorted(set(hide_paths)) if any(_inside(h, b) and h != b for b in binds)]
     mounts = [(b, "bind") for b in binds] + [(h, "hide") for h in hidden]
 
     def covered(path: str) -> bool:
@@ -243,6 +243,11 @@ def layout(rootfs_plan: dict, hide_paths: list[str], cgroups: list[str], tmp_opt
     return ops
 
 
+def existing_dirs(paths: list[str]) -> list[str]:
+    """The real paths of those of ``paths`` that are directories on the host (what ``layout`` may hide)."""
+    return sorted({os.path.realpath(p) for p in paths if os.path.isdir(p)})
+
+
 def visible_mounts(ops: list[tuple]) -> list[str]:
     """Mount points a sample finds in /proc/self/mountinfo (the root itself included)."""
     return sorted({"/"} | {op[1] for op in ops if op[0] in ("bind", "tmpfs", "proc")})
@@ -266,7 +271,7 @@ def build(state, tmp_options: str) -> str:
     Raises OSError when a step fails (the caller falls back, loudly)."""
     config = state.config
     rootfs_plan = config["rootfs"]
-    ops = layout(rootfs_plan, config.get("hide_paths", []), list((config.get("cgroups") or {}).values()), tmp_options)
+    ops = layout(rootfs_plan, existing_dirs(config.get("hide_paths", [])), list((config.get("cgroups") or {}).values()), tmp_options)
     state.call("mount", None, b"/", None, MS_REC | MS_PRIVATE, None)  # nothing below propagates to the host
     state.call("mount", b"tmpfs", STAGE.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,nr_inodes=4096,mode=0755")
     read_only = [STAGE]
@@ -328,7 +333,8 @@ def describe(config: dict, tmp_mb: int, proc_note: str) -> str:
     """``mechanisms['visible']``: the allow-list in one line."""
     rootfs_plan = config["rootfs"]
     libs = rootfs_plan["libraries"]
-    hidden = [h for h in config.get("hide_paths", []) if os.path.isdir(h)]
+    ops = layout(rootfs_plan, existing_dirs(config.get("hide_paths", [])), [], "")
+    hidden = [op[1] for op in ops if op[0] == "tmpfs" and op[3] and op[1] != "/dev/shm"]
     extras = [b for b in rootfs_plan["binds"] if not b.endswith((".so", ".cache")) and ".so." not in b]
     return (f"only an allow-list: {', '.join(extras)} (read-only); {libs} shared libraries and the loader cache; "
             f"/dev/{{{','.join(DEVICES)}}}, /dev/shm empty read-only; {proc_note}; private {tmp_mb} MiB tmpfs /tmp "
