@@ -26,6 +26,7 @@ _STAGE_COMMANDS = [
     "codeprm.prm.commands",
     "codeprm.rl.commands",
     "codeprm.pipeline",
+    "codeprm.serve.commands",
 ]
 
 

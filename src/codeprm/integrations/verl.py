@@ -1,0 +1,113 @@
+"""verl adapters: a custom reward function and a reward manager with PRM line rewards.
+
+Outcome only (verl's ``custom_reward_function``)::
+
+    custom_reward_function.path=$(python -c "import codeprm.integrations.verl as m; print(m.__file__)")
+    custom_reward_function.name=compute_score
+
+Dense line rewards (registers reward manager ``codeprm`` on import)::
+
+    reward_model.reward_manager=codeprm +reward_model.reward_kwargs.prm=runs/prm
+
+Each dataset row's ``reward_model.ground_truth`` is a problem spec (``"humaneval#HumanEval/0"`` or a
+Problem's JSON, see ``codeprm.integrations.core``). The manager judges the whole batch at once in the
+sandbox, puts the outcome reward on the last response token and each non-neutral line's PRM reward on
+the token covering the line's last character (``codeprm.lines``), exactly as ``codeprm rl`` does
+(``codeprm.rl.rewards``); verl's GAE then reads them as ordinary token-level scores.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import torch
+
+from codeprm.config import build
+from codeprm.integrations.core import details, judge_many, resolve_problem
+from codeprm.rl import rewards as rw
+from codeprm.rl.config import RewardConfig
+
+
+def reward_config(options: dict[str, Any]) -> RewardConfig:
+    """``RewardConfig`` from keyword options (verl's ``reward_kwargs``); unknown keys are a one-line error."""
+    return build(RewardConfig, {}, dict(options), "reward options")
+
+
+def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None = None, **kwargs: Any) -> dict:
+    """verl's custom reward function: the outcome reward of ``solution_str`` on the problem named by
+    ``ground_truth``, with the test details (``passed``, ``pass_rate``, ``tests``, ``infra_error``).
+    ``kwargs`` are RewardConfig fields (e.g. ``outcome="pass_rate"``)."""
+    cfg = reward_config(kwargs)
+    result = judge_many([(resolve_problem(ground_truth), solution_str)])[0]
+    return {"score": rw.outcome_reward(result, cfg), **details(result)}
+
+
+def _rows(data) -> list[dict[str, Any]]:
+    """Per sample of a verl batch: prompt/response token ids (padding removed) and the ground truth."""
+    prompts, responses, attention = data.batch["prompts"], data.batch["responses"], data.batch["attention_mask"]
+    width = prompts.shape[-1]
+    rows = []
+    for i in range(len(data)):
+        prompt_len = int(attention[i, :width].sum())
+        response_len = int(attention[i, width:].sum())
+        rm = data.non_tensor_batch["reward_model"][i]
+        rows.append({"prompt_ids": prompts[i, width - prompt_len:].tolist(), "response_ids": responses[i, :response_len].tolist(),
+                     "ground_truth": rm["ground_truth"]})
+    return rows
+
+
+def token_rewards(data, tokenizer, cfg: RewardConfig, prm=None) -> tuple[torch.Tensor, dict[str, list]]:
+    """(B, R) rewards for a verl batch (R = response width) and the per-sample details."""
+    rows = _rows(data)
+    decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
+    prompt_texts = [decode(r["prompt_ids"]) for r in rows]
+    texts = [decode(r["response_ids"]) for r in rows]
+    problems = [resolve_problem(r["ground_truth"]) for r in rows]
+    results = judge_many(list(zip(problems, texts)))
+    line_scores = prm.score_many(prompt_texts, texts) if prm is not None else None
+    out = torch.zeros(data.batch["responses"].shape, dtype=torch.float32)
+    info: dict[str, list] = defaultdict(list)
+    for b, (row, text, result) in enumerate(zip(rows, texts, results)):
+        ids = row["response_ids"]
+        spans = rw.line_spans(text)
+        char_ends = rw.token_char_ends(tokenizer, ids, row["prompt_ids"][-4:])  # a few prompt tokens: SentencePiece spaces
+        line_rewards = None if line_scores is None else rw.line_rewards_from_scores(line_scores[b], result.passed, cfg)
+        shaped = rw.shape_sample(len(ids), out.shape[1], rw.outcome_reward(result, cfg), spans,
+                                 rw.line_end_tokens(char_ends, spans), line_rewards, None)
+        out[b] = shaped.token_rewards
+        for key, value in {"score": shaped.outcome, **details(result), "line_rewards": float(len(shaped.line_rewards))}.items():
+            info[key].append(value)
+    return out, info
+
+
+def _register() -> type | None:
+    """Register ``codeprm`` with verl's reward-manager registry (verl imported lazily, here only)."""
+    from verl.workers.reward_manager import register
+    from verl.workers.reward_manager.abstract import AbstractRewardManager
+
+    @register("codeprm")
+    class CodeprmRewardManager(AbstractRewardManager):
+        """Sandbox outcome on the last token + PRM line rewards on line-end tokens (``prm=DIR``)."""
+
+        def __init__(self, tokenizer, num_examine: int = 0, compute_score=None, reward_fn_key: str = "data_source",
+                     prm: str | None = None, **reward_kwargs: Any):
+            from codeprm.prm.model import load_reward_model
+
+            self.tokenizer = tokenizer
+            self.config = reward_config({**reward_kwargs, "prm": prm})
+            self.prm = load_reward_model(prm, mode="prm") if prm else None
+
+        def __call__(self, data, return_dict: bool = False):
+            tensor, info = token_rewards(data, self.tokenizer, self.config, self.prm)
+            return {"reward_tensor": tensor, "reward_extra_info": dict(info)} if return_dict else tensor
+
+    return CodeprmRewardManager
+
+
+try:
+    CodeprmRewardManager = _register()
+except ModuleNotFoundError as exc:  # verl is an optional extra: compute_score works without it
+    if not (exc.name or "").startswith("verl"):
+        raise
+    CodeprmRewardManager = None

@@ -1,0 +1,212 @@
+"""``codeprm bench serve``: load test of ``codeprm serve``'s /run_code with real model samples.
+
+Workload: real CodeGen-16B HumanEval completions (``../shared/data``), each turned into one self-checking
+program ``program_text(problem, completion)`` + asserts over the problem's call tests, run as SandboxFusion
+clients run code (stdout, exit code). Three measurements against one real ``codeprm serve`` process:
+
+1. burst: ``requests`` requests sent at once; every reply must be 200 or 429, and every 200's verdict
+   must equal a direct ``Sandbox.run`` of the same program (the baseline, in this process);
+2. closed loop: ``clients`` clients each sending requests back to back (retrying a 429 after its
+   Retry-After): requests/s and p50/p99 latency;
+3. /healthz afterwards, and the server's peak RSS (VmHWM of the server process; zygotes are separate).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import Field
+
+from codeprm.config import StrictModel
+from codeprm.errors import CodeprmError
+
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "humaneval_codegen16b_t0.8_n100_samples.jsonl"  # ../shared beside the repo
+
+
+class ServeBenchConfig(StrictModel):
+    samples_path: Path = Field(DATA, description="real samples: {prompt, samples[]} per HumanEval problem, rows in lexicographic id order")
+    requests: int = Field(1000, ge=1, le=100_000, description="requests of the burst (all sent at once)")
+    clients: int = Field(100, ge=1, le=10_000, description="concurrent clients of the closed-loop phase")
+    loop_requests: int = Field(1000, ge=1, le=1_000_000, description="requests of the closed-loop phase in all")
+    workers: int = Field(4, ge=1, le=256, description="server sandbox workers (and the direct baseline's)")
+    queue: int = Field(256, ge=0, le=100_000, description="server queue; the burst is sized to overflow it")
+    run_timeout: float = Field(1.0, gt=0, le=60, description="CPU seconds per program (looping samples cost this)")
+    seed: int = Field(0, description="which samples (a shuffled pick over problems and their 100 samples)")
+
+
+def load_programs(cfg: ServeBenchConfig) -> list[str]:
+    """``cfg.requests`` self-checking programs from real samples (deterministic for a seed)."""
+    from codeprm.problems import load_benchmark
+    from codeprm.programs import program_text
+
+    if not cfg.samples_path.is_file():
+        raise CodeprmError(f"real samples not found at {cfg.samples_path} (see /work/shared/data/README.md)")
+    rows = [json.loads(line) for line in cfg.samples_path.open(encoding="utf-8") if line.strip()]
+    problems = sorted(load_benchmark("humaneval"), key=lambda p: p.id)  # the file's lexicographic order
+    if len(rows) != len(problems):
+        raise CodeprmError(f"{cfg.samples_path} has {len(rows)} rows, HumanEval {len(problems)} problems")
+    pick = [(p, s) for p in range(len(rows)) for s in range(len(rows[p]["samples"]))]
+    random.Random(cfg.seed).shuffle(pick)
+    return [program_text(problems[p], rows[p]["samples"][s]) + "\n\n" + check_code(problems[p]) for p, s in pick[: cfg.requests]]
+
+
+def check_code(problem) -> str:
+    """Asserts over a problem's call tests (floats within 1e-6), so the program's exit code is its verdict."""
+    lines = ["def _same(a, b):", "    if isinstance(a, float) or isinstance(b, float):",
+             "        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and abs(a - b) <= 1e-6 * max(1.0, abs(b))",
+             "    return a == b", ""]
+    for t in problem.tests:
+        if t.kind == "call":
+            lines.append(f"assert _same({problem.entry_point}(*{t.args!r}, **{t.kwargs!r}), {t.expected!r})")
+    return "\n".join(lines) + "\n"
+
+
+def verdict_of_result(result) -> str:
+    """A direct Sandbox.run's verdict in /run_code's terms: exit 0, exit non-zero, timeout, or the limit hit."""
+    status = result.tests[0].status
+    return {"pass": "exit0", "fail": "exit0", "runtime_error": "exit!=0", "syntax_error": "exit!=0", "timeout": "timeout"}.get(status, status)
+
+
+def verdict_of_reply(reply: dict) -> str:
+    run = reply.get("run_result") or {}
+    if run.get("status") == "Finished":
+        return "exit0" if run.get("return_code") == 0 else "exit!=0"
+    if run.get("status") == "TimeLimitExceeded":
+        return "timeout"
+    return (reply.get("message") or "error").split(":", 1)[0]
+
+
+def direct_verdicts(programs: list[str], cfg: ServeBenchConfig) -> tuple[list[str], float]:
+    """The baseline: the same programs through an in-process Sandbox (no HTTP), and its samples/s."""
+    from codeprm.problems import Problem, TestCase
+    from codeprm.sandbox import Sandbox
+
+    problem = Problem(id="direct", prompt="", style="instruct", time_limit_s=cfg.run_timeout, memory_limit_mb=1024,
+                      tests=[TestCase.stdio(stdin="", stdout="")])
+    with Sandbox(workers=cfg.workers) as sandbox:
+        start = time.perf_counter()
+        results = sandbox.run_many([(p, problem) for p in programs])
+        elapsed = time.perf_counter() - start
+    return [verdict_of_result(r) for r in results], len(programs) / elapsed
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def _burst(url: str, programs: list[str], cfg: ServeBenchConfig) -> list[tuple[int, dict | None]]:
+    import httpx
+
+    limits = httpx.Limits(max_connections=len(programs), max_keepalive_connections=len(programs))
+    async with httpx.AsyncClient(limits=limits, timeout=600) as client:
+        async def one(code: str):
+            r = await client.post(f"{url}/run_code", json={"code": code, "language": "python", "run_timeout": cfg.run_timeout})
+            return r.status_code, (r.json() if r.status_code == 200 else None)
+
+        return await asyncio.gather(*(one(p) for p in programs))
+
+
+async def _closed_loop(url: str, programs: list[str], cfg: ServeBenchConfig) -> tuple[list[float], int, float]:
+    import httpx
+
+    todo = iter(range(cfg.loop_requests))
+    latencies: list[float] = []
+    rejected = 0
+    limits = httpx.Limits(max_connections=cfg.clients, max_keepalive_connections=cfg.clients)
+    async with httpx.AsyncClient(limits=limits, timeout=600) as client:
+        async def worker():
+            nonlocal rejected
+            for i in todo:
+                body = {"code": programs[i % len(programs)], "language": "python", "run_timeout": cfg.run_timeout}
+                while True:
+                    start = time.perf_counter()
+                    r = await client.post(f"{url}/run_code", json=body)
+                    if r.status_code != 429:
+                        latencies.append(time.perf_counter() - start)
+                        break
+                    rejected += 1
+                    await asyncio.sleep(float(r.headers.get("retry-after", "1")))
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(cfg.clients)))
+        return latencies, rejected, time.perf_counter() - start
+
+
+def run_serve_bench(cfg: ServeBenchConfig, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    import httpx
+
+    progress("loading real samples")
+    programs = load_programs(cfg)
+    progress(f"direct Sandbox.run of {len(programs)} programs (baseline)")
+    direct, direct_rate = direct_verdicts(programs, cfg)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    load_start = os.getloadavg()[0]
+    server = subprocess.Popen([sys.executable, "-c", "from codeprm.cli import main; main()", "serve", "--port", str(port),
+                               "--workers", str(cfg.workers), "--queue", str(cfg.queue)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.time() > deadline:
+                raise CodeprmError(f"codeprm serve did not start (exit code {server.poll()})")
+            time.sleep(0.2)
+        progress(f"burst of {len(programs)} concurrent /run_code requests")
+        replies = asyncio.run(_burst(url, programs, cfg))
+        progress(f"{cfg.clients} clients, {cfg.loop_requests} requests back to back")
+        latencies, rejected, elapsed = asyncio.run(_closed_loop(url, programs, cfg))
+        health = httpx.get(f"{url}/healthz", timeout=10)
+        peak = _peak_rss_mb(server.pid)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    counts: dict[str, int] = {}
+    mismatched = []
+    for i, (code, reply) in enumerate(replies):
+        counts[str(code)] = counts.get(str(code), 0) + 1
+        if code == 200 and verdict_of_reply(reply) != direct[i]:
+            mismatched.append({"index": i, "served": verdict_of_reply(reply), "direct": direct[i]})
+    verdicts: dict[str, int] = {}
+    for v in direct:
+        verdicts[v] = verdicts.get(v, 0) + 1
+    return {
+        "requests": len(programs), "status_counts": counts, "mismatched_verdicts": len(mismatched),
+        "mismatches": mismatched[:20], "direct_verdicts": verdicts, "peak_rss_mb": round(peak, 1),
+        "healthz_after": health.status_code == 200 and health.json().get("ok") is True,
+        "clients": cfg.clients, "loop_requests": cfg.loop_requests, "loop_429_retries": rejected,
+        "rps_at_100" if cfg.clients == 100 else f"rps_at_{cfg.clients}": round(len(latencies) / elapsed, 1),
+        "p50_ms_at_100" if cfg.clients == 100 else f"p50_ms_at_{cfg.clients}": round(1000 * _pct(latencies, 0.50), 1),
+        "p99_ms_at_100" if cfg.clients == 100 else f"p99_ms_at_{cfg.clients}": round(1000 * _pct(latencies, 0.99), 1),
+        "baseline_direct_sandbox_samples_per_s": round(direct_rate, 1),
+        "workers": cfg.workers, "queue": cfg.queue, "run_timeout_s": cfg.run_timeout, "seed": cfg.seed,
+        "cpus": os.cpu_count(), "load_average_at_start": load_start, "load_average_at_end": os.getloadavg()[0],
+        "samples_path": str(cfg.samples_path),
+    }
