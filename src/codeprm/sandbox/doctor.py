@@ -1,8 +1,8 @@
 """``codeprm sandbox doctor``: what isolation is in force and what a sample can see, checked from inside.
 
-The allow-list comes from ``rootfs.plan`` (what the host asked for); the probe is a real sample that lists
-``/``, its mount points and ``/etc``, and tries to read well-known host places. Its report travels back on
-stderr (the verdict channel carries only values the host compares), so a mismatch is shown in full.
+The allow-list comes from ``rootfs.plan`` (what the host asked for); the probe is a real sample whose call
+tests list ``/``, ``/etc``, ``/dev`` and its mount points and try to read well-known host files; the host
+compares each with what ``rootfs.layout`` says a sample must see, as it compares any verdict.
 """
 
 from __future__ import annotations
@@ -16,28 +16,25 @@ from codeprm.sandbox import rootfs
 from codeprm.sandbox.config import SandboxConfig
 
 PROBE = '''
-import json, os, sys
-def f(tries):
-    def listing(path):
-        try:
-            return sorted(os.listdir(path))
-        except OSError as exc:
-            return exc.__class__.__name__
-    readable = []
-    for path in tries:
-        try:
-            with open(path, "rb") as fh:
-                fh.read(1)
-            readable.append(path)
-        except OSError:
-            pass
+import os
+def f(what, tries):
+    if what == "mounts":  # the worker's own cgroup directories under /sys (not enterable) left out
+        with open("/proc/self/mountinfo") as fh:
+            return sorted({line.split()[4] for line in fh} - {p for p in tries if p.startswith("/sys/")})
+    if what == "readable":
+        found = []
+        for path in tries:
+            try:
+                with open(path, "rb") as fh:
+                    fh.read(1)
+                found.append(path)
+            except OSError:
+                pass
+        return found
     try:
-        mounts = sorted({line.split()[4] for line in open("/proc/self/mountinfo")})
+        return sorted(os.listdir(what))
     except OSError as exc:
-        mounts = exc.__class__.__name__
-    sys.stderr.write(json.dumps({"root": listing("/"), "etc": listing("/etc"), "mounts": mounts,
-                                 "readable": readable, "cwd": os.getcwd()}))
-    return None
+        return type(exc).__name__
 '''
 
 # host places a sample must never read (all exist on a typical Linux host; absent ones prove nothing)
@@ -54,44 +51,44 @@ def expected_layout(config: SandboxConfig, cgroups: list[str]) -> list[tuple]:
     return rootfs.layout(plan, rootfs.existing_dirs(hide), cgroups, f"size={config.tmp_size_mb}m")
 
 
-def probe(sandbox: Any, tries: list[str] | None = None) -> dict:
-    """Run the probe as a sample in ``sandbox``; returns what it saw."""
+def expected_view(ops: list[tuple]) -> dict[str, Any]:
+    """What the probe must find: the listings of /, /etc and /dev, /sys not enterable, the mount points
+    (the worker's cgroup directories aside: they differ between workers), no readable host file."""
+    return {"/": rootfs.top_level(ops), "/etc": rootfs.top_level(ops, "/etc"), "/dev": rootfs.top_level(ops, "/dev"),
+            "/sys": "PermissionError" if "sys" in rootfs.top_level(ops) else "FileNotFoundError",
+            "mounts": [m for m in rootfs.visible_mounts(ops) if not m.startswith("/sys/")], "readable": []}
+
+
+def probe(sandbox: Any, expected: dict[str, Any]) -> dict[str, str]:
+    """Run the probe as one sample in ``sandbox``, one call test per entry of ``expected`` (compared by the
+    trusted side like any verdict); returns {entry: "ok" or what differed}."""
     from codeprm.problems import Problem, TestCase
 
-    problem = Problem(id="doctor", prompt="", entry_point="f", tests=[TestCase.call(args=[tries or TRIES], expected="<report>")])
+    keys = list(expected)
+    cgroups = [p for z in sandbox._workers for p in z.cgroups.values()]  # to leave out of the mount points
+    problem = Problem(id="doctor", prompt="", entry_point="f",
+                      tests=[TestCase.call(args=[key, TRIES + cgroups], expected=expected[key]) for key in keys])
     result = sandbox.run(PROBE, problem)
-    test = result.tests[0]
-    try:
-        return json.loads(test.stderr)
-    except ValueError:
-        return {"error": f"{test.status}: {test.detail} {test.stderr}"[:500]}
+    return {key: "ok" if t.status == "pass" else f"{t.status}: {t.detail} {t.stderr}".strip() for key, t in zip(keys, result.tests)}
 
 
 def run_doctor(config: SandboxConfig) -> dict:
     """Start a sandbox with ``config``, probe it, and compare with the allow-list."""
     from codeprm.sandbox import Sandbox
 
-    config = config.model_copy(update={"workers": 1, "stderr_excerpt_chars": 1 << 20})
-    with Sandbox(config) as sandbox:
-        mechanisms = dict(sandbox.mechanisms)
-        seen = probe(sandbox)
-        cgroups = list(sandbox._workers[0].cgroups.values())
-    out: dict[str, Any] = {"isolation": config.isolation, "mechanisms": mechanisms, "seen": seen,
-                           "python": sys.executable, "problems": []}
+    config = config.model_copy(update={"workers": 1})
     plan = rootfs.plan(tuple(config.extra_paths), tuple(config.packages))
-    out["allow_list"] = plan["binds"]
-    out["links"] = plan["links"]
-    if config.isolation != "full" or "host filesystem visible" in mechanisms.get("filesystem", ""):
-        out["problems"].append("the sample sees the host's filesystem (no allow-list root): " + mechanisms.get("filesystem", ""))
-        return out
-    ops = expected_layout(config, cgroups)
-    want = {"root": rootfs.top_level(ops), "mounts": rootfs.visible_mounts(ops)}
-    out["expected"] = want
-    for key, value in want.items():
-        if seen.get(key) != value:
-            out["problems"].append(f"{key}: expected {value}, the sample saw {seen.get(key)}")
-    if seen.get("readable"):
-        out["problems"].append(f"host files readable: {', '.join(seen['readable'])}")
+    out: dict[str, Any] = {"isolation": config.isolation, "python": sys.executable, "allow_list": plan["binds"],
+                           "links": plan["links"], "problems": []}
+    with Sandbox(config) as sandbox:
+        out["mechanisms"] = dict(sandbox.mechanisms)
+        fs = out["mechanisms"].get("filesystem", "")
+        if config.isolation != "full" or "host filesystem visible" in fs:
+            out["problems"].append(f"the sample sees the host's filesystem (no allow-list root): {fs}")
+            return out
+        out["expected"] = expected_view(expected_layout(config, list(sandbox._workers[0].cgroups.values())))
+        out["seen"] = probe(sandbox, out["expected"])
+    out["problems"] += [f"{key}: {what}" for key, what in out["seen"].items() if what != "ok"]
     return out
 
 
@@ -100,13 +97,11 @@ def format_report(out: dict) -> str:
     lines += [f"  {name}: {text}" for name, text in out["mechanisms"].items()]
     lines.append(f"allow-list ({len(out['allow_list'])} host paths, read-only, at the same path inside):")
     lines += [f"  {path}" for path in out["allow_list"]]
-    seen = out["seen"]
-    if "error" in seen:
-        lines.append(f"probe failed: {seen['error']}")
-    else:
-        lines.append(f"a sample sees: / = {' '.join(seen['root']) if isinstance(seen['root'], list) else seen['root']}; "
-                     f"/etc = {seen['etc']}; cwd {seen['cwd']}; {len(seen['mounts'])} mount points")
-    lines += [f"PROBLEM: {p}" for p in out["problems"]] or ["verified: what the sample sees matches the allow-list"]
+    if "expected" in out:
+        want = out["expected"]
+        lines.append(f"a sample must see: / = {' '.join(want['/'])}; /etc = {' '.join(want['/etc']) or '(empty)'}; "
+                     f"/dev = {' '.join(want['/dev'])}; {len(want['mounts'])} mount points; none of {len(TRIES)} host files readable")
+    lines += [f"PROBLEM: {p}" for p in out["problems"]] or ["verified inside a sample: it sees exactly that"]
     return "\n".join(lines)
 
 

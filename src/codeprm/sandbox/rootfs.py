@@ -253,9 +253,10 @@ def visible_mounts(ops: list[tuple]) -> list[str]:
     return sorted({"/"} | {op[1] for op in ops if op[0] in ("bind", "tmpfs", "proc")})
 
 
-def top_level(ops: list[tuple]) -> list[str]:
-    """What ``os.listdir("/")`` shows inside."""
-    return sorted({op[1].strip("/").split("/")[0] for op in ops})
+def top_level(ops: list[tuple], under: str = "/") -> list[str]:
+    """What ``os.listdir(under)`` shows inside (``under`` a directory the operations create, not a bind)."""
+    prefix = under.rstrip("/") + "/"
+    return sorted({op[1][len(prefix):].split("/")[0] for op in ops if op[1].startswith(prefix) and op[1] != prefix})
 
 
 # ---- the zygote side ----------------------------------------------------------------------------------

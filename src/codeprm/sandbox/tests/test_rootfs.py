@@ -147,19 +147,24 @@ def test_secrets_outside_the_allow_list_are_unreadable(sb, planted):
     assert result.passed, result.tests[0].detail
 
 
-def test_root_lists_only_the_allow_list():
-    with Sandbox(**{**FAST, "workers": 1, "stderr_excerpt_chars": 1 << 20}) as sb:  # the probe reports on stderr
-        seen = doctor.probe(sb)
-        ops = doctor.expected_layout(sb.config, list(sb._workers[0].cgroups.values()))
-        mechanisms = dict(sb.mechanisms)
-    assert seen["root"] == rootfs.top_level(ops), seen
-    assert seen["mounts"] == rootfs.visible_mounts(ops), seen
-    assert seen["etc"] == ["ld.so.cache"]
-    assert seen["readable"] == []
-    for host_only in ("srv", "home", "opt", "var", "work", "mnt", "boot", "bin", "sbin"):
-        if not any(b.startswith(f"/{host_only}/") for b in rootfs.plan()["binds"]):
-            assert host_only not in seen["root"], seen["root"]
-    assert "visible" in mechanisms and "allow-list" in mechanisms["filesystem"]
+def test_root_lists_only_the_allow_list(sb):
+    ops = doctor.expected_layout(sb.config, list(sb._workers[0].cgroups.values()))
+    view = doctor.expected_view(ops)
+    assert doctor.probe(sb, view) == {key: "ok" for key in view}  # /, /etc, /dev, mount points, host files
+    assert view["/etc"] == (["ld.so.cache"] if os.path.exists("/etc/ld.so.cache") else [])
+    binds = rootfs.plan()["binds"]
+    for host_only in ("srv", "home", "opt", "var", "work", "mnt", "boot", "bin", "sbin", "run"):
+        if not any(b.startswith(f"/{host_only}/") for b in binds):  # unless the interpreter lives there
+            assert host_only not in view["/"], view["/"]
+    assert set(view["/"]) <= {"dev", "etc", "proc", "sys", "tmp"} | {b.split("/")[1] for b in binds} | {"lib", "lib64"}
+    assert "visible" in sb.mechanisms and "allow-list" in sb.mechanisms["filesystem"]
+
+
+def test_probe_reports_a_difference(sb):
+    """The doctor's check can fail: a wrong expectation is reported with what the sample saw."""
+    seen = doctor.probe(sb, {"/": ["bin", "dev"], "readable": ["/etc/passwd"]})
+    assert seen["/"].startswith("fail") and "proc" in seen["/"]
+    assert seen["readable"].startswith("fail")
 
 
 def test_packages_and_extra_paths_are_added_by_name_only(planted):
@@ -201,7 +206,7 @@ def test_doctor_command_reports_and_verifies():
 
     result = CliRunner().invoke(app, ["sandbox", "doctor", "--set", "tmp_size_mb=8"])
     assert result.exit_code == 0, result.output
-    assert "verified: what the sample sees matches the allow-list" in result.output
+    assert "verified inside a sample: it sees exactly that" in result.output
     assert "visible: only an allow-list" in result.output
     bad = CliRunner().invoke(app, ["sandbox", "doctor", "--extra-path", "/srv/no-such-thing"])
     assert bad.exit_code != 0 and "/srv/no-such-thing" in str(bad.exception or bad.output)
