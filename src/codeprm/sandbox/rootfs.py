@@ -16,6 +16,7 @@ name (``packages``) or by path (``extra_paths``). Three steps, the first two pur
 
 from __future__ import annotations
 
+import _thread  # not threading: the zygote imports this module and must not register fork handlers
 import ctypes
 import glob
 import os
@@ -166,14 +167,20 @@ def package_paths(name: str) -> tuple[list[str], str]:
 
 
 _PLANS: dict[tuple, dict] = {}
+_PLAN_LOCK = _thread.allocate_lock()  # workers start in parallel threads; the plan is computed once
 
 
 def plan(extra_paths: tuple[str, ...] = (), packages: tuple[str, ...] = ()) -> dict:
     """Host paths a sample gets, as JSON for the zygote: binds (real paths), links (name -> target),
     sys_path (directories of added packages), missing (libraries no search found). Cached per process."""
     key = (tuple(extra_paths), tuple(packages))
-    if key in _PLANS:
+    with _PLAN_LOCK:
+        if key not in _PLANS:
+            _PLANS[key] = _plan(extra_paths, packages)
         return _PLANS[key]
+
+
+def _plan(extra_paths: tuple[str, ...], packages: tuple[str, ...]) -> dict:
     links: dict[str, str] = {}
     paths = sysconfig.get_paths()
     stdlib = [resolve(paths[k], links) for k in ("stdlib", "platstdlib")]
@@ -196,10 +203,8 @@ def plan(extra_paths: tuple[str, ...] = (), packages: tuple[str, ...] = ()) -> d
     libraries, missing = library_closure(roots, loader_dirs())
     wanted = stdlib + [roots[0]] + libraries + added + [p for p in ("/etc/ld.so.cache",) if os.path.exists(p)]
     binds = sorted({resolve(p, links) for p in wanted})
-    result = {"binds": binds, "links": dict(sorted(links.items())), "sys_path": list(dict.fromkeys(sys_path)),
-              "missing": missing, "libraries": len(libraries)}
-    _PLANS[key] = result
-    return result
+    return {"binds": binds, "links": dict(sorted(links.items())), "sys_path": list(dict.fromkeys(sys_path)),
+            "missing": missing, "libraries": len(libraries)}
 
 
 def _inside(path: str, parent: str) -> bool:

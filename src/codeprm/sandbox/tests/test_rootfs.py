@@ -208,5 +208,7 @@ def test_doctor_command_reports_and_verifies():
     assert result.exit_code == 0, result.output
     assert "verified inside a sample: it sees exactly that" in result.output
     assert "visible: only an allow-list" in result.output
+    weak = CliRunner().invoke(app, ["sandbox", "doctor", "--isolation", "rlimits-only"])
+    assert weak.exit_code == 1 and "PROBLEM: the sample sees the host's filesystem" in weak.output, weak.output
     bad = CliRunner().invoke(app, ["sandbox", "doctor", "--extra-path", "/srv/no-such-thing"])
     assert bad.exit_code != 0 and "/srv/no-such-thing" in str(bad.exception or bad.output)
