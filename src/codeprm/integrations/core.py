@@ -102,4 +102,4 @@ def judge_many(items: list[tuple[Problem, str]], sandbox: Sandbox | None = None)
 def details(result: Result) -> dict[str, Any]:
     """The test details every adapter reports beside its score (flat, so loggers can average them)."""
     return {"passed": float(result.passed), "pass_rate": result.pass_rate, "status": result.status,
-            "tests": len(result.tests), "infra_error": float(result.infra_error)}
+            "n_tests": len(result.tests), "infra_error": float(result.infra_error)}

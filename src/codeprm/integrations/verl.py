@@ -36,7 +36,7 @@ def reward_config(options: dict[str, Any]) -> RewardConfig:
 
 def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None = None, **kwargs: Any) -> dict:
     """verl's custom reward function: the outcome reward of ``solution_str`` on the problem named by
-    ``ground_truth``, with the test details (``passed``, ``pass_rate``, ``tests``, ``infra_error``).
+    ``ground_truth``, with the test details (``passed``, ``pass_rate``, ``n_tests``, ``infra_error``).
     ``kwargs`` are RewardConfig fields (e.g. ``outcome="pass_rate"``)."""
     cfg = reward_config(kwargs)
     result = judge_many([(resolve_problem(ground_truth), solution_str)])[0]

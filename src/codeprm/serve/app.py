@@ -239,7 +239,7 @@ def create_app(config: ServeConfig | None = None, sandbox=None, prm=None):
             except CodeprmError as exc:
                 raise HTTPError(422, str(exc)) from None
             rewards = [float(r.passed) for r in results]
-            logs: dict[str, list] = {k: [] for k in ("passed", "pass_rate", "tests", "infra_error")}
+            logs: dict[str, list] = {k: [] for k in ("passed", "pass_rate", "n_tests", "infra_error")}
             for r in results:
                 server.metrics.verdicts[("get_reward", r.status)] += 1
                 for k in logs:

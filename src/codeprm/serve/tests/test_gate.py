@@ -1,0 +1,57 @@
+"""The bounded queue alone (no HTTP): a full queue refuses at once, a client that left never runs."""
+
+import asyncio
+
+import pytest
+
+from codeprm.serve.gate import Full, Gate, Gone, Metrics
+
+
+def test_full_queue_refuses_and_slots_come_back():
+    async def main():
+        gate = Gate(running=1, queue=1)
+        await gate.enter()  # runs
+        waiter = asyncio.create_task(gate.enter())  # waits
+        await asyncio.sleep(0.05)
+        assert (gate.running, gate.waiting) == (1, 1)
+        with pytest.raises(Full):
+            await gate.enter()
+        gate.leave()
+        await asyncio.wait_for(waiter, 2)
+        assert (gate.running, gate.waiting) == (1, 0)
+        gate.leave()
+        assert gate.running == 0
+
+    asyncio.run(main())
+
+
+def test_client_that_disconnects_while_queued_leaves_without_a_slot():
+    async def main():
+        gate = Gate(running=1, queue=4)
+        await gate.enter()
+        gone = False
+
+        async def disconnected():
+            return gone
+
+        waiter = asyncio.create_task(gate.enter(disconnected, poll_s=0.02))
+        await asyncio.sleep(0.05)
+        gone = True
+        with pytest.raises(Gone):
+            await asyncio.wait_for(waiter, 2)
+        assert (gate.running, gate.waiting) == (1, 0)
+        gate.leave()
+
+    asyncio.run(main())
+
+
+def test_metrics_render_prometheus_text():
+    gate, m = Gate(2, 2), Metrics()
+    m.observe("run_code", 200, 0.03)
+    m.observe("run_code", 429, 0.0)
+    m.verdicts[("run_code", "Finished")] += 1
+    text = m.render(gate)
+    assert 'codeprm_requests_total{endpoint="run_code",code="429"} 1' in text
+    assert 'codeprm_request_seconds_bucket{endpoint="run_code",le="0.05"} 2' in text
+    assert 'codeprm_request_seconds_count{endpoint="run_code"} 2' in text
+    assert "codeprm_queue_depth 0" in text and 'codeprm_verdicts_total{endpoint="run_code",status="Finished"} 1' in text
