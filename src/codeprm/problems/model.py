@@ -73,6 +73,9 @@ class Problem(BaseModel):
     test_setup: str = Field(default="", description="code run before assert tests (helpers they need)")
     time_limit_s: float = Field(default=3.0, gt=0, le=600, description="CPU seconds per test")
     memory_limit_mb: int = Field(default=512, ge=16, le=65536, description="address-space limit of the program")
+    float_tolerance: float | None = Field(default=None, ge=0, le=1, description=(
+        "opt-in: numbers in answers match within this tolerance (an int and a float by value, float-looking stdout "
+        "tokens too); None compares exactly and by type, as judges do (see codeprm.sandbox.compare)"))
     style: Style = Field(default="completion", description="completion | instruct")
     source: str = Field(default="", description="benchmark the problem came from")
 

@@ -37,8 +37,17 @@ class SandboxConfig(BaseModel):
     open_files: int = Field(default=256, ge=16, le=1 << 16, description="file descriptors a sample may hold (RLIMIT_NOFILE)")
     tmp_size_mb: int = Field(default=64, ge=1, le=1 << 16, description="size of each worker's private tmpfs /tmp")
     tmp_inodes: int = Field(default=4096, ge=16, le=1 << 24, description="files a worker's private /tmp may hold")
-    float_rel_tol: float = Field(default=1e-6, ge=0, le=1, description="relative tolerance when comparing floats (values and stdout tokens)")
-    float_abs_tol: float = Field(default=1e-6, ge=0, le=1, description="absolute tolerance when comparing floats (values and stdout tokens)")
+    float_tolerance: float | None = Field(default=None, ge=0, le=1, description=(
+        "opt-in tolerance for numbers, for problems that do not set their own (Problem.float_tolerance): None compares "
+        "exactly and by type (an int expected accepts an int only); a value lets an int and a float match within "
+        "math.isclose(rel_tol=abs_tol=value), and float-looking stdout tokens too (see compare.py)"))
+    sample_cpu_budget_s: float | None = Field(default=None, gt=0, le=3600, description=(
+        "CPU seconds a whole sample may use over all its tests and child runs; None: time_limit_s * (tests + 1). "
+        "Tests left when it runs out are timeouts"))
+    stop_at_first_failure: bool = Field(default=False, description=(
+        "after a child run ends in a failure, mark the tests it did not reach 'skipped' instead of starting another "
+        "child: enough for callers that only need Result.passed (pass@k, outcome rewards); pass_rate is then a "
+        "lower bound"))
     coverage: bool = Field(default=False, description="record the program lines executed (Result.lines_executed)")
     hide_paths: list[str] | None = Field(default=None, description=(
         "directories replaced by an empty read-only tmpfs inside the sandbox; None hides site-packages, the "

@@ -51,6 +51,8 @@ class State:
         self.mem_limit_set: int | None = None
         self.oom_seen = 0
         self.memory_procs_fd: int | None = None
+        self.cpuacct_procs_fd: int | None = None
+        self.cpu_usage_fd: int | None = None
         self.zygote_pid = os.getpid()
 
     def call(self, name: str, *args) -> None:
@@ -201,6 +203,9 @@ def _join_cgroups(state: State) -> None:
     for controller, path in (state.config.get("cgroups") or {}).items():
         if controller == "memory":
             state.memory_procs_fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY)
+        elif controller == "cpuacct":  # children only: cpuacct.usage is then the CPU of every process of the sample
+            state.cpuacct_procs_fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY)
+            state.cpu_usage_fd = os.open(os.path.join(path, "cpuacct.usage"), os.O_RDONLY)
         else:
             with open(os.path.join(path, "cgroup.procs"), "w") as fh:
                 fh.write(str(os.getpid()))
@@ -236,7 +241,7 @@ def oom_kills(state: State) -> int:
 
 def cgroup_pids(state: State) -> list[int]:
     """Processes left in the worker's cgroup (both controllers hold the same children; read one)."""
-    path = state.cgroup_dirs.get("pids") or state.cgroup_dirs["memory"]
+    path = state.cgroup_dirs.get("pids") or state.cgroup_dirs.get("memory") or state.cgroup_dirs["cpuacct"]
     with open(os.path.join(path, "cgroup.procs")) as fh:
         pids = {int(x) for x in fh.read().split()}
     pids.discard(state.zygote_pid)
@@ -245,8 +250,9 @@ def cgroup_pids(state: State) -> list[int]:
 
 def enter_child(state: State, limits: dict, workdir: str) -> None:
     """In the forked child, before user code: cgroups, fds, rlimits, cwd, uid, seccomp."""
-    if state.memory_procs_fd is not None:
-        os.write(state.memory_procs_fd, b"0")
+    for fd in (state.memory_procs_fd, state.cpuacct_procs_fd):
+        if fd is not None:
+            os.write(fd, b"0")
     os.closerange(5, 1 << 16)  # 0-2 stdio, 3 results, 4 the setup pipe
     state.call("prctl", PR_SET_PDEATHSIG, 9, 0, 0, 0)
     if os.getppid() != state.zygote_pid:  # the zygote died between fork and prctl

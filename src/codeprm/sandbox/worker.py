@@ -19,7 +19,7 @@ from codeprm.errors import CodeprmError
 from codeprm.sandbox import rootfs, seccomp_filter
 from codeprm.sandbox.config import SandboxConfig
 
-ZYGOTE = Path(__file__).with_name("zygote.py")
+ZYGOTE = Path(__file__).with_name("jail") / "zygote.py"
 
 
 class WorkerDied(Exception):
@@ -57,7 +57,7 @@ def _remove_stale_cgroups() -> None:
     if _swept_stale:
         return
     _swept_stale = True
-    for controller in ("memory", "pids"):
+    for controller in ("memory", "pids", "cpuacct"):
         base = _own_cgroup(controller)
         if base is None or not base.is_dir():
             continue
@@ -101,7 +101,7 @@ class Zygote:
         _remove_stale_cgroups()
         name = f"codeprm-{os.getpid()}-{self.index}-{random.randrange(1 << 30)}"
         problems = []
-        for controller in ("memory", "pids"):
+        for controller in ("memory", "pids", "cpuacct"):
             base = _own_cgroup(controller)
             try:
                 if base is None or not base.is_dir():
@@ -194,9 +194,9 @@ class Zygote:
             self.proc = None
         self._remove_cgroups()
         if self.config.isolation != "full":
-            import shutil
+            from codeprm.sandbox.jail.cleanup import remove_tree
 
-            shutil.rmtree(self.tmp_root, ignore_errors=True)
+            remove_tree(self.tmp_root)  # a sample's tree may be deeper than shutil.rmtree can recurse
 
     def restart(self) -> None:
         self.kill()
@@ -229,11 +229,11 @@ class Zygote:
         return self._read_exact(int.from_bytes(self._read_exact(4, deadline), "big"), deadline)
 
     def send(self, payload: bytes) -> None:
-        """Queue one encoded request; the zygote answers requests in order."""
+        """Queue one request (already framed by ``encode_request``); the zygote answers requests in order."""
         if self.proc is None or self.proc.poll() is not None:
             raise WorkerDied("the zygote is not running")
         try:
-            self.proc.stdin.write(len(payload).to_bytes(4, "big") + payload)
+            self.proc.stdin.write(payload)
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError, ValueError) as exc:
             raise WorkerDied(f"could not write to the zygote: {exc}") from None
@@ -246,6 +246,12 @@ class Zygote:
         header = json.loads(self._read_frame(deadline))
         return header, self._read_frame(deadline), self._read_frame(deadline), self._read_frame(deadline)
 
-    def request(self, req: dict, timeout_s: float) -> tuple[dict, bytes, bytes, bytes]:
-        self.send(json.dumps(req).encode())
+    def request(self, control: dict, job: bytes, stdin: bytes, timeout_s: float) -> tuple[dict, bytes, bytes, bytes]:
+        self.send(encode_request(control, job, stdin))
         return self.recv(timeout_s)
+
+
+def encode_request(control: dict, job: bytes, stdin: bytes) -> bytes:
+    """A request as the zygote reads it: limits (JSON numbers), then the job and the stdin as raw frames
+    that the zygote splices into memfds for the child without reading them."""
+    return b"".join(len(p).to_bytes(4, "big") + p for p in (json.dumps(control).encode(), job, stdin))

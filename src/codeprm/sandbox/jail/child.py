@@ -1,30 +1,49 @@
-"""The harness that runs inside the forked, isolated child: untrusted territory.
+"""The harness that runs inside the forked, isolated child: untrusted territory. Stdlib only.
 
-Stdlib only. It receives the program and the test *inputs* (never the expected outputs), runs them,
-and writes one framed record per step to the result fd. Nothing it writes can make a test pass on its
-own: the trusted parent compares every value against the expected output it alone holds. Because the
-program shares this process, everything here may be tampered with; the parent treats records as
-claims about values, never as verdicts (except assert tests, which are marked untrusted).
+It reads its own job (the program and the test *inputs*, never the expected outputs) from a memfd the
+zygote filled without reading it, runs it, and writes one framed record per step to the result pipe.
+Nothing it writes can make a test pass on its own: the trusted parent compares every value with the
+expected output it alone holds, and treats records as claims about values, never as verdicts (except
+assert tests, which are marked untrusted). The result pipe is append-only: a record cannot be taken
+back or rewritten, so the zygote's per-test clocks (restarted when a record arrives) cannot be moved
+without leaving the forged frame in the stream, which the host then rejects.
+
+Before any program code runs, the harness compiles the program and writes ``C`` (compiled) or ``S``
+(syntax error) to the set-up pipe and closes it: the one status the program cannot forge.
 
 Records (JSON objects, 4-byte big-endian length prefix):
   {"loaded": 1, "cov": [...]}                 the program's top level finished (call/assert tests)
   {"i": n, "ok": tree, "cov": [...]}          call test n returned the tagged value ``tree``
   {"i": n, "assert": 1, "cov": [...]}         assert test n ran without raising
   {"i": n, "exit": 0, "cov": [...]}           stdio test n: the program finished normally
-  {"i": n, "err": name, "msg": s, "line": k, "syntax": 0|1, "cov": [...]}   an exception escaped
+  {"i": n, "err": name, "msg": s, "line": k, "cov": [...]}   an exception escaped
   {"i": n, "unenc": reason}                   call test n returned something that is not a builtin value
 """
 
 from __future__ import annotations
 
 import builtins
+import json
 import os
 import sys
-import time
 
-import wire  # the zygote puts this package's directory on sys.path before it forks
+import wire  # the zygote puts this directory on sys.path before it forks
 
 PROGRAM_FILE = "<program>"
+
+
+def read_job(fd: int) -> dict:
+    """The job the host wrote into the memfd ``fd`` (read in the child, after the fork)."""
+    size = os.fstat(fd).st_size
+    chunks, offset = [], 0
+    while offset < size:
+        chunk = os.pread(fd, size - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    os.close(fd)
+    return json.loads(b"".join(chunks))
 
 
 class _Emitter:
@@ -53,10 +72,8 @@ def _exception_record(exc: BaseException) -> dict:
     """Name, message and program line of an exception, built defensively: it may be a hostile object."""
     name, msg, line = "Exception", "", None
     try:
-        raw = type(exc).__name__
+        raw = type(exc).__name__  # type(), not __class__: a property cannot change it
         name = raw if type(raw) is str else "?"
-        if isinstance(exc, SyntaxError) and type(exc.lineno) is int:
-            line = exc.lineno
         tb = BaseException.__dict__["__traceback__"].__get__(exc)
         while tb is not None:
             if tb.tb_frame.f_code.co_filename == PROGRAM_FILE:
@@ -66,10 +83,7 @@ def _exception_record(exc: BaseException) -> dict:
         msg = text[:500] if type(text) is str else ""
     except BaseException:  # noqa: BLE001 - a rigged exception must not take the harness down
         pass
-    rec = {"err": name, "msg": msg, "line": line if type(line) is int else None}
-    if isinstance(exc, SyntaxError):
-        rec["syntax"] = 1
-    return rec
+    return {"err": name, "msg": msg, "line": line if type(line) is int else None}
 
 
 def _tracer(lines: set[int]):
@@ -91,24 +105,30 @@ def _flush_std() -> None:
             pass
 
 
-def run(request: dict, result_fd: int) -> None:
+def run(job: dict, result_fd: int, setup_fd: int) -> None:
     """Run the program and its tests, emitting records; never returns (always ``os._exit``)."""
     emit = _Emitter(result_fd)
     _exit = os._exit
-    tests = request["tests"]
-    stdio = request["stdio"]
+    tests = job["tests"]
+    stdio = job["stdio"]
     first = tests[0]["i"]
     try:
-        code = compile(request["program"], PROGRAM_FILE, "exec", dont_inherit=True)
+        code = compile(job["program"], PROGRAM_FILE, "exec", dont_inherit=True)
     except BaseException as exc:  # SyntaxError, ValueError (NUL bytes), MemoryError, RecursionError
+        os.write(setup_fd, b"S")
+        os.close(setup_fd)
         rec = _exception_record(exc)
-        rec["syntax"] = 1
+        if type(getattr(exc, "lineno", None)) is int:
+            rec["line"] = exc.lineno
         rec["i"] = first
         emit(rec)
         _exit(0)
+    os.write(setup_fd, b"C")  # trusted: no program code has run yet
+    os.close(setup_fd)
+    del job["program"]
 
     ns = {"__name__": "__main__" if stdio else "__codeprm_program__", "__builtins__": builtins}
-    if request.get("coverage"):
+    if job.get("coverage"):
         sys.settrace(_tracer(emit.lines))
     try:
         exec(code, ns)
@@ -137,19 +157,17 @@ def run(request: dict, result_fd: int) -> None:
         _exit(0)
 
     emit({"loaded": 1})
-    entry = request.get("entry_point")
+    entry = job.get("entry_point")
     setup_done = False
-    clock = time.perf_counter
     for test in tests:
         idx = test["i"]
-        started = clock()
         try:
             if not setup_done:
                 # Before any test kind: LeetCode-style problems define the entry point here
                 # (a module-level wrapper around ``Solution().method``).
                 setup_done = True
-                if request.get("test_setup"):
-                    exec(compile(request["test_setup"], "<test_setup>", "exec", dont_inherit=True), ns)
+                if job.get("test_setup"):
+                    exec(compile(job["test_setup"], "<test_setup>", "exec", dont_inherit=True), ns)
             if entry not in ns:
                 raise NameError(f"entry point {entry!r} is not defined by the program")
             if test["kind"] == "call":
@@ -159,17 +177,16 @@ def run(request: dict, result_fd: int) -> None:
                 try:
                     tree = wire.to_tree(value)
                 except wire.Unencodable as exc:
-                    emit({"i": idx, "unenc": str(exc)[:200], "t": clock() - started})
+                    emit({"i": idx, "unenc": str(exc)[:200]})
                     continue
-                emit({"i": idx, "ok": tree, "t": clock() - started})
+                emit({"i": idx, "ok": tree})
             else:
                 ns["candidate"] = ns[entry]
                 exec(compile(test["code"], "<assert>", "exec", dont_inherit=True), ns)
-                emit({"i": idx, "assert": 1, "t": clock() - started})
+                emit({"i": idx, "assert": 1})
         except BaseException as exc:  # noqa: BLE001 - SystemExit inside a test is a failure too
             rec = _exception_record(exc)
             rec["i"] = idx
-            rec["t"] = clock() - started
             emit(rec)
     sys.settrace(None)
     _flush_std()
