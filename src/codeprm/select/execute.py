@@ -3,13 +3,14 @@ fail of each claimed output, and a fingerprint of the actual output on each dist
 hidden tests (correct or not), in the sandbox, cached on disk.
 
 The sandbox's public ``Result`` says pass/fail per test but not the value a call returned, so the
-outputs come back through a probe appended to the program: ``_codeprm_probe_("v", args, kwargs)``
-returns the entry point's value (a call test whose expected value is the claimed output: the sandbox's
-own comparison decides it), and ``_codeprm_probe_("h", args, kwargs)`` returns a fingerprint of a
+outputs come back through a probe appended to the program: ``_codeprm_probe_("c", args, kwargs,
+claimed)`` returns ``bool(value == claimed)``, Python's own ``==`` as the generated ``assert`` would use
+(the sandbox's strict comparison would fail ``4`` against a claimed ``4.0``, which the assert accepts),
+and ``_codeprm_probe_("h", args, kwargs)`` returns a fingerprint of a
 canonical form of the value (sets and dicts sorted, ``True``/``1``/``1.0`` alike, floats to 9
 significant digits), which fails against the expected ``None`` and is read back from the verdict's
-detail. The fingerprint is computed inside the untrusted child, so a program could forge agreement
-with others; it only ever informs a selection, never a verdict.
+detail. Both run inside the untrusted child, so a program could forge a claim or agreement with others
+(as it could fool the generated asserts themselves); they only ever inform a selection, never a verdict.
 
 Each program runs in stages (``stages``): the hidden tests stop at the first stage with a failure
 (its verdict is known); the plausible tests stop once a program has timed out ``max_timeouts`` times,
@@ -57,10 +58,10 @@ def _codeprm_canon_(value, depth=0):
     return kind.__name__ + ":" + repr(value)
 
 
-def _codeprm_probe_(mode, args, kwargs):
+def _codeprm_probe_(mode, args, kwargs, claimed=None):
     value = globals()[{entry!r}](*args, **kwargs)
-    if mode == "v":
-        return value
+    if mode == "c":
+        return bool(value == claimed)
     text = _codeprm_canon_(value).encode("utf-8", "backslashreplace")
     try:
         import hashlib
@@ -98,12 +99,12 @@ class PlausibleSuite:
         return cls(list(tests), inputs, claim_input)
 
     def sandbox_tests(self) -> list[TestCase]:
-        claims = [TestCase.call(args=["v", list(t.args), dict(t.kwargs)], expected=t.expected) for t in self.claims]
+        claims = [TestCase.call(args=["c", list(t.args), dict(t.kwargs), t.expected], expected=True) for t in self.claims]
         probes = [TestCase.call(args=["h", list(t.args), dict(t.kwargs)], expected=None) for t in self.inputs]
         return claims + probes
 
     def digest(self) -> str:
-        text = json.dumps([t.model_dump(mode="json") for t in self.sandbox_tests()], sort_keys=True)
+        text = _PROBE_SOURCE + json.dumps([t.model_dump(mode="json") for t in self.sandbox_tests()], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -57,11 +57,11 @@ class Cost:
 
 @dataclass
 class Limits:
-    hidden_time_limit_s: float = 3.0
-    plausible_time_limit_s: float = 0.5
+    hidden_time_limit_s: float = 1.0
+    plausible_time_limit_s: float = 0.25
     max_timeouts: int = 3
-    hidden_stages: tuple[int, ...] = (3,)
-    plausible_stages: tuple[int, ...] = (16,)
+    hidden_stages: tuple[int, ...] = (1, 3)
+    plausible_stages: tuple[int, ...] = (4, 16)
     chunk: int = 256  # programs per batch between cache writes
 
 
@@ -89,18 +89,21 @@ def build_matrices(problems: list[Problem], completions: dict[str, list[str]], t
     hidden_jobs, plausible_jobs = [], []
     for problem, programs, _, suite in plan:
         graded = problem.model_copy(update={"time_limit_s": limits.hidden_time_limit_s})
+        probe = digest = None
+        if suite.claims:
+            probe = Problem(id=problem.id, prompt="", entry_point=PROBE, tests=suite.sandbox_tests(),
+                            time_limit_s=limits.plausible_time_limit_s, style="instruct")
+            digest = suite.digest()
         for program in programs:
             key = cell_key("hidden", problem.id, program, "", limits.hidden_time_limit_s)
             if cache.get(key) is None:
                 hidden_jobs.append((key, program, graded))
-            if suite.claims:
-                pkey = cell_key("plausible", problem.id, program, suite.digest(), limits.plausible_time_limit_s)
+            if probe is not None:
+                pkey = cell_key("plausible", problem.id, program, digest, limits.plausible_time_limit_s)
                 if cache.get(pkey) is None:
-                    probe = Problem(id=problem.id, prompt="", entry_point=PROBE, tests=suite.sandbox_tests(),
-                                    time_limit_s=limits.plausible_time_limit_s, style="instruct")
                     plausible_jobs.append((pkey, probe_program(program, problem.entry_point or ""), probe, len(suite.claims)))
     total = len(hidden_jobs) + len(plausible_jobs)
-    cost.cached = sum(len(p[1]) for p in plan) * 2 - total
+    cost.cached = sum(len(p[1]) * (1 + bool(p[3].claims)) for p in plan) - total
     done = 0
     for lo in range(0, len(hidden_jobs), limits.chunk):
         batch = hidden_jobs[lo:lo + limits.chunk]
