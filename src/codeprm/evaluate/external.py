@@ -6,7 +6,8 @@ Three layouts, told apart by each row's fields (one file may not mix them):
 - codeprm's own ``samples.jsonl``: ``{"problem_id", "sample_index", "completion", ...}``;
 - CodeT: ``{"prompt", "samples": [completions]}`` per problem, rows in lexicographic task-id order (as
   CodeT ships HumanEval); a row is matched to its problem by that order when the counts agree (and the
-  prompt's last ``def`` must name the problem's entry point), else by its entry point when unique.
+  prompt's last ``def`` must name the problem's entry point), else by its entry point when unique; a
+  ``task_id`` field, when present, decides (``codeprm tests generate`` writes one).
 
 A row naming an unknown task, or in no known layout, is reported in one line naming the row and what
 is wrong, and the rest are still judged. Every completion becomes a program by the project's program
@@ -128,7 +129,12 @@ def _match_codet(path: Path, rows: list[tuple[int, dict]], problems: list[Proble
             out.errors.append(f"{path}:{lineno}: 'prompt' must be text and 'samples' a list of texts")
             continue
         entry = _entry(prompt)
-        if positional:
+        if row.get("task_id") is not None:  # written by `codeprm tests generate`: matched by id
+            problem = out.problems.get(str(row["task_id"]))
+            if problem is None:
+                out.errors.append(f"{path}:{lineno}: unknown task id '{row['task_id']}' for this benchmark")
+                continue
+        elif positional:
             problem = ordered[i]
             if entry != problem.entry_point:
                 out.errors.append(f"{path}:{lineno}: row {i} should be {problem.id} (lexicographic order) but its prompt defines '{entry}', not '{problem.entry_point}'")
