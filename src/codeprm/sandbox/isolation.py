@@ -51,7 +51,6 @@ class State:
         self.mem_limit_set: int | None = None
         self.oom_seen = 0
         self.memory_procs_fd: int | None = None
-        self.cpuacct_procs_fd: int | None = None
         self.cpu_usage_fd: int | None = None
         self.zygote_pid = os.getpid()
 
@@ -203,9 +202,10 @@ def _join_cgroups(state: State) -> None:
     for controller, path in (state.config.get("cgroups") or {}).items():
         if controller == "memory":
             state.memory_procs_fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY)
-        elif controller == "cpuacct":  # children only: cpuacct.usage is then the CPU of every process of the sample
-            state.cpuacct_procs_fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY)
+        elif controller == "cpuacct":  # the zygote joins (a migration per child costs ms); supervise subtracts its own CPU
             state.cpu_usage_fd = os.open(os.path.join(path, "cpuacct.usage"), os.O_RDONLY)
+            with open(os.path.join(path, "cgroup.procs"), "w") as fh:
+                fh.write(str(os.getpid()))
         else:
             with open(os.path.join(path, "cgroup.procs"), "w") as fh:
                 fh.write(str(os.getpid()))
@@ -250,9 +250,8 @@ def cgroup_pids(state: State) -> list[int]:
 
 def enter_child(state: State, limits: dict, workdir: str) -> None:
     """In the forked child, before user code: cgroups, fds, rlimits, cwd, uid, seccomp."""
-    for fd in (state.memory_procs_fd, state.cpuacct_procs_fd):
-        if fd is not None:
-            os.write(fd, b"0")
+    if state.memory_procs_fd is not None:
+        os.write(state.memory_procs_fd, b"0")
     os.closerange(5, 1 << 16)  # 0-2 stdio, 3 results, 4 the setup pipe
     state.call("prctl", PR_SET_PDEATHSIG, 9, 0, 0, 0)
     if os.getppid() != state.zygote_pid:  # the zygote died between fork and prctl

@@ -57,20 +57,21 @@ def _fresh_workdir(state: isolation.State) -> str:
 
 
 class _Clock:
-    """CPU seconds used by every process of the current sample, read from the kernel."""
+    """CPU seconds used by every process of the current sample, read from the kernel: the worker's
+    cpuacct cgroup (the zygote and the sample's processes) less the zygote's own CPU time."""
 
     def __init__(self, state: isolation.State, pgid: int):
-        self.fd = state.cpu_usage_fd if hasattr(state, "cpu_usage_fd") else None
+        self.fd = getattr(state, "cpu_usage_fd", None)
         self.pgid = pgid
         self.base = self._raw()
 
     def _raw(self) -> float:
         if self.fd is not None:
-            return int(os.pread(self.fd, 32, 0)) / 1e9
+            return int(os.pread(self.fd, 32, 0)) / 1e9 - time.process_time()
         return _group_cpu(self.pgid)
 
     def used(self) -> float:
-        return self._raw() - self.base if self.fd is not None else self._raw()
+        return max(0.0, self._raw() - self.base) if self.fd is not None else self._raw()
 
 
 def _group_cpu(pgid: int) -> float:
@@ -235,7 +236,8 @@ class _Watch:
         """None when the child exited or sent every record; else why it must be killed."""
         check_every = max(0.005, min(0.25, self.test_cpu / 4, self.test_wall / 4))
         deadline = self.start + min(self.test_wall, self.sample_wall)
-        window_cpu = cpu = last_read = 0.0
+        window_cpu = cpu = 0.0
+        last_read = time.monotonic()
         pidfd = os.pidfd_open(pid)
         try:
             while True:
