@@ -17,7 +17,7 @@ import pytest
 
 from codeprm.errors import CodeprmError
 from codeprm.problems import Problem, TestCase
-from codeprm.sandbox import Sandbox, doctor, rootfs, worker
+from codeprm.sandbox import Sandbox, doctor, rootfs
 from codeprm.sandbox.tests.conftest import FAST
 
 CHECKOUT = Path(__file__).resolve().parents[4]  # the repository the tests run from
@@ -187,7 +187,7 @@ def test_allow_list_failure_falls_back_loudly(monkeypatch, caplog):
     """If the allow-list root cannot be built, the host filesystem minus hide_paths is used and the
     start-up line is a warning that says so."""
     bad = dict(rootfs.plan(), binds=["/no/such/library.so"])
-    monkeypatch.setattr(worker.rootfs, "plan", lambda *args: bad)
+    monkeypatch.setattr(rootfs, "plan", lambda *args: bad)  # the module attribute the worker calls
     with caplog.at_level(logging.INFO, logger="codeprm.sandbox"):
         with Sandbox(workers=1, **{k: v for k, v in FAST.items() if k != "workers"}) as sandbox:
             mechanisms = dict(sandbox.mechanisms)
