@@ -27,6 +27,7 @@ _STAGE_COMMANDS = [
     "codeprm.rl.commands",
     "codeprm.pipeline",
     "codeprm.serve.commands",
+    "codeprm.integrations.commands",
     "codeprm.select.commands",
 ]
 
