@@ -23,7 +23,7 @@ from codeprm.select.scoring import paired_diff_ci, score_methods
 log = logging.getLogger(__name__)
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
-EXECUTION_METHODS = ["maxpass", "codet", "b4", "mbr", "mbr_soft", "codet+mbr", "b4+mbr"]
+EXECUTION_METHODS = ["maxpass", "codet", "codet_sqrt", "b4", "mbr", "mbr_soft", "codet+mbr", "b4+mbr"]
 REWARD_METHODS = ["prm", "orm", "b4+prm", "codet+prm"]
 
 

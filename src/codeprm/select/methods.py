@@ -152,6 +152,7 @@ METHODS: dict[str, Method] = {
     "oracle": lambda mx: oracle_scores(mx["correct"]),
     "maxpass": lambda mx: maxpass_scores(mx["passes"]),
     "codet": lambda mx: codet_scores(mx["passes"]),
+    "codet_sqrt": lambda mx: codet_scores(mx["passes"], sample_power=0.5),
     "b4": lambda mx: b4_scores(mx["passes"]),
     "mbr": lambda mx: mbr_scores(mx["outputs"]),
     "mbr_soft": lambda mx: mbr_scores(mx["outputs"], soft=True),
