@@ -6,7 +6,7 @@
 
 Each actor is one process holding a ``Sandbox(workers=workers_per_actor)`` (its zygotes run on the
 actor's machine, with the full isolation there). ``run_many`` cuts the list into chunks and hands them
-to whichever actor is free (``ray.util.ActorPool``), so a slow chunk does not hold the others.
+to whichever actor has room (two chunks queued per actor), so a slow chunk does not hold the others.
 ``make_executor("local" | "ray", ...)`` returns either a local ``Sandbox`` or this pool, for commands
 that take ``--executor``.
 """
@@ -18,6 +18,9 @@ from typing import Any, Iterable
 from codeprm.errors import CodeprmError
 from codeprm.problems import Problem
 from codeprm.sandbox import Result, Sandbox
+
+
+IN_FLIGHT = 2  # chunks queued per actor
 
 
 class _SandboxActor:
@@ -38,7 +41,6 @@ class RaySandboxPool:
                  chunk_size: int | None = None, num_cpus_per_actor: float = 1.0, **sandbox_options: Any):
         try:
             import ray
-            from ray.util import ActorPool
         except ModuleNotFoundError:
             raise CodeprmError("the Ray executor needs the 'ray' extra: pip install 'codeprm[ray]'") from None
         if actors < 1 or workers_per_actor < 1:
@@ -49,7 +51,6 @@ class RaySandboxPool:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
         actor_cls = ray.remote(num_cpus=num_cpus_per_actor)(_SandboxActor)
         self.actors = [actor_cls.remote({**sandbox_options, "workers": workers_per_actor}) for _ in range(actors)]
-        self._pool_cls = ActorPool
         self.chunk_size = chunk_size
         self.workers = actors * workers_per_actor
         ray.get([a.run_many.remote([]) for a in self.actors])  # every actor's sandbox started (or its error raised here)
@@ -61,17 +62,30 @@ class RaySandboxPool:
         self.close()
 
     def run_many(self, pairs: Iterable[tuple[str, Problem]]) -> list[Result]:
-        """Results in input order."""
+        """Results in input order. Each actor has up to ``IN_FLIGHT`` chunks queued, so it starts its
+        next chunk without waiting for the driver; a free actor takes the next chunk."""
+        ray = self._ray
         pairs = list(pairs)
         if not pairs:
             return []
         size = self.chunk_size or max(1, min(64, len(pairs) // (4 * len(self.actors)) or 1))
         chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
-        pool = self._pool_cls(self.actors)
-        out: list[Result] = []
-        for part in pool.map(lambda actor, chunk: actor.run_many.remote(chunk), chunks):
-            out.extend(part)
-        return out
+        parts: list[list[Result] | None] = [None] * len(chunks)
+        slots = {i: IN_FLIGHT for i in range(len(self.actors))}
+        pending: dict[Any, tuple[int, int]] = {}  # object ref -> (chunk, actor)
+        todo = 0
+        while todo < len(chunks) or pending:
+            for a in slots:
+                while slots[a] and todo < len(chunks):
+                    pending[self.actors[a].run_many.remote(chunks[todo])] = (todo, a)
+                    slots[a] -= 1
+                    todo += 1
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                chunk, a = pending.pop(ref)
+                parts[chunk] = ray.get(ref)
+                slots[a] += 1
+        return [r for part in parts for r in part]
 
     def run(self, program: str, problem: Problem) -> Result:
         return self.run_many([(program, problem)])[0]

@@ -141,3 +141,54 @@ def test_full_queue_gets_429_with_retry_after_and_health_survives(serve_sandbox)
         metrics = httpx.get(f"{server.url}/metrics").text
         assert f'codeprm_requests_total{{endpoint="run_code",code="429"}} {codes.count(429)}' in metrics
         assert "codeprm_queue_depth 0" in metrics
+
+
+def test_client_that_leaves_while_queued_never_runs(serve_sandbox):
+    from codeprm.serve.app import create_app
+    from codeprm.serve.config import ServeConfig
+    from codeprm.serve.tests.conftest import Live
+
+    app = create_app(ServeConfig(workers=1, queue=4), sandbox=serve_sandbox)
+    with Live(app) as server:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(httpx.post, f"{server.url}/run_code", json={"code": "import time\ntime.sleep(1.5)\n", "language": "python",
+                                                                            "run_timeout": 2}, timeout=60)
+            import time
+
+            time.sleep(0.3)  # the slow one holds the only slot
+            with pytest.raises(httpx.TimeoutException):
+                httpx.post(f"{server.url}/run_code", json={"code": "print('never')", "language": "python"}, timeout=0.4)
+            assert slow.result().status_code == 200
+        time.sleep(0.5)
+        metrics = httpx.get(f"{server.url}/metrics").text
+        assert 'codeprm_requests_total{endpoint="run_code",code="499"} 1' in metrics  # left the queue, nothing ran
+        assert 'codeprm_verdicts_total{endpoint="run_code",status="Finished"} 1' in metrics  # only the slow one ran
+        assert httpx.get(f"{server.url}/healthz").json()["running"] == 0
+
+
+def test_score_lines_and_prm_rewards_with_a_prm(serve_sandbox, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from codeprm.prm.model import PRMConfig, ProcessRewardModel
+    from codeprm.prm.tests.tiny import tiny_model, tiny_tokenizer
+    from codeprm.serve.app import create_app
+    from codeprm.serve.config import ServeConfig
+
+    tok = tiny_tokenizer()
+    ProcessRewardModel.from_backbone(tiny_model(len(tok)), tok, PRMConfig(mode="prm")).save_pretrained(tmp_path / "prm")
+    app = create_app(ServeConfig(workers=2, prm=str(tmp_path / "prm"), prm_weight=0.5), sandbox=serve_sandbox)
+    with TestClient(app) as client:
+        prm = app.state.server.prm
+        completion = "    s = x + 1\n\n    # done\n    return s\n"
+        r = client.post("/score_lines", json={"prompt": INC.prompt, "completion": completion})
+        assert r.status_code == 200, r.text
+        scores = r.json()["scores"]
+        assert scores == pytest.approx(prm.score(INC.prompt, completion)) and scores[1] is None and scores[2] is None
+        assert r.json()["lines"] == ["    s = x + 1", "", "    # done", "    return s"]
+        out = client.post("/get_reward", json={"query": [INC.prompt + completion], "prompts": [INC.prompt],
+                                               "labels": [INC.model_dump_json()]}).json()
+        low = min(s for s in scores if s is not None)
+        assert out["extra_logs"]["prm_min"] == [pytest.approx(low)] and out["rewards"] == [pytest.approx(1.0 + 0.5 * low)]
+        assert client.get("/healthz").json()["prm"] is True
+        r = client.post("/score_lines", json={"completion": 3})
+        assert r.status_code == 422 and "'completion'" in r.json()["detail"]
