@@ -1,47 +1,52 @@
-"""``codeprm bench label``: binary search against the linear scan on the same sampled responses.
+"""``codeprm bench label``: binary search against the linear scan, and every method against injected bugs.
 
-Each response is labeled four ways: ``linear`` (the baseline: every prefix probed) and ``binary``, as
-the methods run by default (f = 1 also when a passing sibling response runs through the prefix: free
-evidence), and both again with f from the K rollouts alone (the paper's search; keys ``plain_*``), so
-the effect of the evidence is visible on its own. Agreement compares binary with the
-linear scan of the same definition of f.
-
-Both methods share one rollout/verdict cache and the same per-prefix seeds, so they see identical
-f(prefix) values and differ only in which prefixes they probe; rollouts are counted as if uncached
-(K per probed prefix), the cost each method would pay alone. Linear is the baseline: exact, L probes.
+1. **Cost and agreement.** On the held-out synth suite and on the long suite (16-40-line programs), each
+   sampled response is labeled by ``linear`` (the baseline: every prefix probed) and ``binary``, under
+   the paper's definition (f = 1 iff one of K rollouts passes) and again with sibling evidence (keys
+   ``evidence_*``). All share one rollout/verdict cache and per-prefix seeds, so they see identical
+   f values and differ only in which prefixes they probe; rollouts are counted as if uncached (K per
+   probed prefix), the cost each method would pay alone. The linear scan probes both sides of every
+   boundary, so its monotonicity violations are the honest count.
+2. **Ground truth.** For generated problems with a correct reference, one mutation operator breaks one
+   line (a mutant that fails the tests): the first line after which no program can pass is that line.
+   Each method labels the mutant, and its first error is compared with the bug line (exact, and within
+   one scored line); binary search is run at several K to show the K it needs.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from codeprm.labels.base import VerdictUnknown
 from codeprm.labels.cache import ProbeCache, content_key, open_db
-from codeprm.labels.labelers import BinaryLabeler, LinearLabeler, VerdictUnknown
 from codeprm.labels.job import LabelConfig, sample_responses
-from codeprm.labels.lines import prefix_text
-from codeprm.labels.probe import Judge, Prober, Sampling
+from codeprm.labels.labelers import BinaryLabeler, LinearLabeler, MCLabeler
+from codeprm.labels.lines import is_neutral, prefix_text, scored_indices, split_lines
+from codeprm.labels.mutation import completion_mutants
+from codeprm.labels.probe import Judge, Prober, Sampling, derive_seed
 from codeprm.labels.rows import LineLabels
-from codeprm.problems import load_benchmark
+from codeprm.problems import Problem, load_benchmark
 
 LENGTH_BUCKETS = [(0, 3), (4, 7), (8, 15), (16, 31), (32, 10**9)]
+METHODS = ("binary", "linear", "evidence_binary", "evidence_linear")
 
 
-class LabelBenchConfig(BaseModel):
-    policy: str = Field(default="tiny", description="policy spec that writes the responses and rollouts")
-    benchmark: str = Field(default="synth:heldout", description="benchmark name, see load_benchmark")
-    limit: int | None = Field(default=30, ge=1, description="first LIMIT problems (None: all)")
-    samples: int = Field(default=4, ge=1, description="responses sampled per problem")
-    k: int = Field(default=4, ge=1, description="rollouts per probed prefix")
-    temperature: float = Field(default=0.8, ge=0.0, le=5.0, description="sampling temperature")
-    top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="nucleus sampling mass")
-    max_new_tokens: int = Field(default=256, ge=1, description="generation budget per response or rollout")
-    seed: int = Field(default=0, description="base seed")
+class LabelBenchConfig(LabelConfig):
+    """The label job's fields (policy, rollouts, samples, sampling) plus what the benchmark adds."""
+
+    benchmark: str = Field(default="synth:heldout", description="suite whose sampled responses are labeled")
+    limit: int | None = Field(default=30, ge=1, description="first LIMIT problems of it (None: all)")
+    long_benchmark: str | None = Field(default="synth:long", description="suite of long programs (16-40 lines); None or 'none' skips it")
+    long_limit: int = Field(default=10, ge=1, description="first LIMIT problems of the long suite")
+    injected_limit: int = Field(default=20, ge=0, description="problems per suite whose reference gets one injected bug (0 skips)")
+    injected_rollouts: list[int] = Field(default=[1, 2, 4, 8], description="the K values binary search is run at on injected bugs")
 
 
 def probe_bound(n_lines: int) -> int:
@@ -49,15 +54,12 @@ def probe_bound(n_lines: int) -> int:
     return math.ceil(math.log2(max(n_lines, 1))) + 2
 
 
-def _bucket(n_lines: int) -> str:
-    for lo, hi in LENGTH_BUCKETS:
-        if lo <= n_lines <= hi:
-            return f"{lo}-{hi}" if hi < 10**9 else f"{lo}+"
-    return "0"
-
-
 def _ratio(a: float, b: float) -> float | None:
     return a / b if b else None
+
+
+def _share(xs: list[bool]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
 
 
 def probed_prefixes(row: LineLabels) -> set[tuple[str, str]]:
@@ -67,64 +69,105 @@ def probed_prefixes(row: LineLabels) -> set[tuple[str, str]]:
     return keys
 
 
-def summarize_records(records: list[dict]) -> dict:
-    """The benchmark's numbers from per-response records (pure, for testing)."""
+def _first_scored(row: LineLabels) -> bool:
+    scored = scored_indices(row.lines)
+    return bool(scored) and row.first_error == scored[0]
 
-    def totals(rs: list[dict]) -> dict:
-        searched = [r for r in rs if not r["passed"] and not r["beyond_policy"]]
-        agree = [r["binary_first_error"] == r["linear_first_error"] for r in searched]
-        b, lin = sum(r["binary_rollouts"] for r in rs), sum(r["linear_rollouts"] for r in rs)
-        b_searched, lin_searched = sum(r["binary_rollouts"] for r in searched), sum(r["linear_rollouts"] for r in searched)
-        failing = [r for r in rs if not r["passed"]]
-        plain = sum(r.get("plain_rollouts", 0) for r in rs)
-        plain_lin = sum(r.get("plain_linear_rollouts", r["linear_rollouts"]) for r in rs)
-        plain_searched = [r for r in rs if not r["passed"] and not r.get("plain_beyond_policy", r["beyond_policy"])]
-        plain_agree = [r.get("plain_first_error") == r.get("plain_linear_first_error", r["linear_first_error"]) for r in plain_searched]
-        return {
-            "responses": len(rs), "failing": len(failing), "searched": len(searched),
-            "plain_binary_rollouts_per_response": plain / len(rs) if rs else 0.0,
-            "plain_linear_rollouts_per_response": plain_lin / len(rs) if rs else 0.0,
-            "plain_binary_over_linear": _ratio(plain, plain_lin),
-            "plain_first_error_agreement": sum(plain_agree) / len(plain_agree) if plain_agree else None,
-            "plain_probes_max": max((r.get("plain_probes", 0) for r in failing), default=None),
-            "plain_probe_bound_exceeded": sum(r.get("plain_probes", 0) > probe_bound(r["lines"]) for r in failing),
-            "binary_rollouts_per_response": b / len(rs) if rs else 0.0,
-            "linear_rollouts_per_response": lin / len(rs) if rs else 0.0,
-            "binary_over_linear": _ratio(b, lin),
-            "searched_binary_over_linear": _ratio(b_searched, lin_searched),
-            "first_error_agreement": sum(agree) / len(agree) if agree else None,
-            "binary_probes_mean": sum(r["binary_probes"] for r in failing) / len(failing) if failing else None,
-            "binary_probes_max": max((r["binary_probes"] for r in failing), default=None),
-            "linear_probes_mean": sum(r["linear_probes"] for r in failing) / len(failing) if failing else None,
-            "probe_bound_exceeded": sum(r["binary_probes"] > probe_bound(r["lines"]) for r in failing),
-        }
 
-    overall = totals(records)
+def record(suite: str, problem_id: str, i: int, rows: dict[str, LineLabels]) -> dict:
+    lin = rows["linear"]
+    rec = {"suite": suite, "problem_id": problem_id, "sample_index": i, "lines": len(lin.lines),
+           "scored_lines": len(scored_indices(lin.lines)), "passed": lin.passed, "truncated": lin.truncated}
+    for name, row in rows.items():
+        rec.update({f"{name}_rollouts": row.rollouts, f"{name}_probes": row.probes, f"{name}_first_error": row.first_error,
+                    f"{name}_beyond_policy": row.beyond_policy, f"{name}_violation": row.monotonic_violation,
+                    f"{name}_first_line": _first_scored(row)})
+    return rec
+
+
+def totals(rs: list[dict], prefix: str = "") -> dict:
+    """Cost and agreement of ``{prefix}binary`` vs ``{prefix}linear`` over records (pure, for testing)."""
+    b, lin = f"{prefix}binary", f"{prefix}linear"
+    searched = [r for r in rs if not r["passed"] and not r[f"{lin}_beyond_policy"]]
+    blamed = [r for r in searched if r[f"{b}_first_error"] is not None]
+    failing = [r for r in rs if not r["passed"]]
+    cost_b, cost_l = sum(r[f"{b}_rollouts"] for r in rs), sum(r[f"{lin}_rollouts"] for r in rs)
+    return {
+        "responses": len(rs), "failing": len(failing), "searched": len(searched),
+        "binary_rollouts_per_response": cost_b / len(rs) if rs else None,
+        "linear_rollouts_per_response": cost_l / len(rs) if rs else None,
+        "binary_over_linear": _ratio(cost_b, cost_l),
+        "searched_binary_over_linear": _ratio(sum(r[f"{b}_rollouts"] for r in searched), sum(r[f"{lin}_rollouts"] for r in searched)),
+        "first_error_agreement": _share([r[f"{b}_first_error"] == r[f"{lin}_first_error"] for r in searched]),
+        "first_line_share": _share([r[f"{b}_first_line"] for r in blamed]),
+        "binary_probes_max": max((r[f"{b}_probes"] for r in failing), default=None),
+        "probe_bound_exceeded": sum(r[f"{b}_probes"] > probe_bound(r["scored_lines"]) for r in failing),
+        "monotonic_violations": sum(r[f"{lin}_violation"] for r in rs),
+        "beyond_policy": sum(r[f"{lin}_beyond_policy"] for r in failing),
+        "undetermined_truncated": sum(r["truncated"] and not r["passed"] and r[f"{lin}_first_error"] is None
+                                      and not r[f"{lin}_beyond_policy"] for r in rs),
+    }
+
+
+def summarize_records(records: list[dict], main_suite: str = "heldout") -> dict:
+    """The benchmark's headline numbers: the main suite under the paper's definition, responses of 16+
+    lines from every suite, the long suite alone, and the same with sibling evidence."""
+    main = [r for r in records if r["suite"] == main_suite]
     long = [r for r in records if r["lines"] >= 16]
-    by_length = []
+    out = {**totals(main), "passed": sum(r["passed"] for r in main)}
+    lt = totals(long)
+    out.update({"long_binary_over_linear": lt["binary_over_linear"], "long_searched_binary_over_linear": lt["searched_binary_over_linear"],
+                "long_first_error_agreement": lt["first_error_agreement"], "long_responses": len(long), "long_searched": lt["searched"]})
+    out["by_suite"] = {s: totals([r for r in records if r["suite"] == s]) for s in sorted({r["suite"] for r in records})}
+    out["evidence"] = {"main": totals(main, "evidence_"), "long": totals(long, "evidence_")}
+    out["by_length"] = []
     for lo, hi in LENGTH_BUCKETS:
         rs = [r for r in records if lo <= r["lines"] <= hi]
         if rs:
-            by_length.append({"lines": _bucket(lo), **totals(rs)})
-    return {
-        **overall,
-        "long_binary_over_linear": totals(long)["binary_over_linear"] if long else None,
-        "long_plain_binary_over_linear": totals(long)["plain_binary_over_linear"] if long else None,
-        "long_responses": len(long),
-        "passed": sum(r["passed"] for r in records),
-        "beyond_policy": sum(r["beyond_policy"] for r in records),
-        "monotonic_violations": sum(r["linear_violation"] for r in records),
-        "plain_monotonic_violations": sum(r.get("plain_linear_violation", False) for r in records),
-        "plain_beyond_policy": sum(r.get("plain_beyond_policy", False) for r in records),
-        "by_length": by_length,
-    }
+            out["by_length"].append({"lines": f"{lo}-{hi}" if hi < 10**9 else f"{lo}+", **totals(rs)})
+    return out
+
+
+def injected_bug(problem: Problem, seed: int, judge: Judge) -> tuple[str, int, str] | None:
+    """One failing single-line mutant of the reference: (completion, bug line, operator), or None."""
+    if problem.reference is None:
+        return None
+    candidates = [m for m in completion_mutants(problem, problem.reference, seed) if not is_neutral(split_lines(m[0])[m[1]])]
+    random.Random(derive_seed(seed, "injected", problem.id)).shuffle(candidates)
+    for mutated, line, kind in candidates[:8]:
+        verdict = judge.verdicts(problem, [problem.program(mutated)])[0]
+        if verdict is not None and not verdict.passed:
+            return mutated, line, kind
+    return None
+
+
+def _accuracy(rows: list[tuple[LineLabels, int]]) -> dict:
+    """Exact and within-one-scored-line accuracy of first errors against the injected lines."""
+    labeled = [(r, t) for r, t in rows if r.first_error is not None]
+    exact, near = [], []
+    for r, truth in rows:
+        scored = scored_indices(r.lines)
+        if r.first_error is None:
+            exact.append(False)
+            near.append(False)
+            continue
+        exact.append(r.first_error == truth)
+        near.append(abs(scored.index(r.first_error) - scored.index(truth)) <= 1)
+    return {"mutants": len(rows), "labeled": len(labeled), "exact": _share(exact), "within_one": _share(near),
+            "beyond_policy": sum(r.beyond_policy for r, _ in rows),
+            "rollouts_per_mutant": sum(r.rollouts for r, _ in rows) / len(rows) if rows else None}
+
+
+def _load(name: str | None, limit: int | None) -> list[Problem]:
+    if not name or name == "none":
+        return []
+    problems = load_benchmark(name)
+    return problems[:limit] if limit else problems
 
 
 def run_label_bench(config: LabelBenchConfig, policy: Any = None, sandbox: Any = None, cache_path: Path | None = None,
                     show_progress: bool = True) -> dict:
-    problems = load_benchmark(config.benchmark)
-    if config.limit:
-        problems = problems[: config.limit]
+    suites = {"heldout": _load(config.benchmark, config.limit), "long": _load(config.long_benchmark, config.long_limit)}
     if policy is None:
         from codeprm.policy.registry import load_policy
 
@@ -137,58 +180,82 @@ def run_label_bench(config: LabelBenchConfig, policy: Any = None, sandbox: Any =
     started = time.perf_counter()
     cache = ProbeCache(open_db(cache_path) if cache_path else None)
     judge = Judge(sandbox, cache)
-    sampling = Sampling(k=config.k, temperature=config.temperature, top_p=config.top_p,
-                        max_new_tokens=config.max_new_tokens, seed=config.seed)
-    prober = Prober(policy, config.policy, judge, cache, sampling)
-    binary, linear = BinaryLabeler(judge, prober), LinearLabeler(judge, prober)
-    plain, plain_linear = BinaryLabeler(judge, prober, use_evidence=False), LinearLabeler(judge, prober, use_evidence=False)
-    job = LabelConfig(policy=config.policy, benchmark=config.benchmark, k=config.k, samples=config.samples,
-                      temperature=config.temperature, top_p=config.top_p, max_new_tokens=config.max_new_tokens, seed=config.seed)
-    records, skipped, fresh = [], 0, 0
-    distinct: dict[str, set] = {"binary": set(), "linear": set(), "plain_binary": set(), "plain_linear": set()}
-    columns = [TextColumn("[bold]bench label[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+
+    def prober(k: int) -> Prober:
+        return Prober(policy, config.policy, judge, cache, Sampling(k=k, temperature=config.temperature, top_p=config.top_p,
+                                                                     max_new_tokens=config.max_new_tokens, seed=config.seed))
+
+    main = prober(config.rollouts)
+    labelers = {"binary": BinaryLabeler(judge, main), "linear": LinearLabeler(judge, main),
+                "evidence_binary": BinaryLabeler(judge, main, evidence=True), "evidence_linear": LinearLabeler(judge, main, evidence=True)}
+    records, skipped = [], 0
+    distinct: dict[str, set] = {name: set() for name in METHODS}
+    siblings: dict[str, list[str]] = {}
+    injected = {name: [] for name in ["linear", "mc", "evidence_binary", "mutation", *(f"binary_k{k}" for k in config.injected_rollouts)]}
+    injected_skipped = 0
+    n_injected = sum(min(config.injected_limit, len(ps)) for ps in suites.values())
+    columns = [TextColumn("[bold]bench label[/bold] {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
     try:
         with Progress(*columns, disable=not show_progress) as progress:
-            task = progress.add_task("", total=len(problems) * config.samples)
-            for problem in problems:
-                key = content_key("responses", config.policy, policy.prompt_for(problem), job.identity())
-                responses = cache.get_rollouts(key)  # the cache file makes an interrupted bench cheap to rerun
-                if responses is None:
-                    responses = sample_responses(policy, problem, job)
-                    cache.put_rollouts(key, responses)
-                for i, completion in enumerate(responses):
-                    try:
-                        lin = linear.label(problem, completion, i, siblings=responses)
-                        b = binary.label(problem, completion, i, siblings=responses)
-                        p = plain.label(problem, completion, i)
-                        pl = plain_linear.label(problem, completion, i)
-                    except VerdictUnknown:
-                        skipped += 1
-                    else:
-                        fresh += lin.fresh_rollouts + b.fresh_rollouts + p.fresh_rollouts + pl.fresh_rollouts
-                        for name, row in (("binary", b), ("linear", lin), ("plain_binary", p), ("plain_linear", pl)):
-                            distinct[name] |= probed_prefixes(row)
-                        records.append({
-                            "plain_rollouts": p.rollouts, "plain_probes": p.probes, "plain_first_error": p.first_error,
-                            "plain_linear_rollouts": pl.rollouts, "plain_linear_first_error": pl.first_error,
-                            "plain_beyond_policy": pl.beyond_policy, "plain_linear_violation": pl.monotonic_violation,
-                            "problem_id": problem.id, "sample_index": i, "lines": len(lin.lines),
-                            "scored_lines": sum(v is not None for v in lin.labels) if lin.labeled else None,
-                            "passed": lin.passed, "beyond_policy": lin.beyond_policy, "binary_beyond_policy": b.beyond_policy,
-                            "binary_rollouts": b.rollouts, "binary_probes": b.probes, "binary_first_error": b.first_error,
-                            "linear_rollouts": lin.rollouts, "linear_probes": lin.probes, "linear_first_error": lin.first_error,
-                            "linear_violation": lin.monotonic_violation})
+            task = progress.add_task("responses", total=sum(len(ps) for ps in suites.values()) * config.samples + n_injected)
+            for suite, problems in suites.items():
+                for problem in problems:
+                    key = content_key("responses", config.policy, policy.prompt_for(problem), config.identity())
+                    responses = cache.get_rollouts(key)  # the cache file makes an interrupted bench cheap to rerun
+                    if responses is None:
+                        responses = [list(r) for r in sample_responses(policy, problem, config)]
+                        cache.put_rollouts(key, responses)
+                    texts = [text for text, _ in responses]
+                    siblings[problem.id] = texts
+                    for i, (completion, truncated) in enumerate(responses):
+                        try:
+                            rows = {name: lab.label(problem, completion, i, siblings=texts, truncated=truncated)
+                                    for name, lab in labelers.items()}
+                        except VerdictUnknown:
+                            skipped += 1
+                        else:
+                            for name, row in rows.items():
+                                distinct[name] |= probed_prefixes(row)
+                            records.append(record(suite, problem.id, i, rows))
+                        progress.advance(task)
+            progress.update(task, description="injected bugs")
+            for suite, problems in suites.items():
+                for problem in problems[: config.injected_limit]:
                     progress.advance(task)
+                    bug = injected_bug(problem, config.seed, judge)
+                    if bug is None:
+                        injected_skipped += 1
+                        continue
+                    mutated, line, kind = bug
+                    sib = siblings.get(problem.id, [])
+                    try:
+                        rows = {f"binary_k{k}": BinaryLabeler(judge, prober(k)).label(problem, mutated) for k in config.injected_rollouts}
+                        rows["linear"] = labelers["linear"].label(problem, mutated)
+                        rows["mc"] = MCLabeler(judge, main).label(problem, mutated)
+                        rows["evidence_binary"] = labelers["evidence_binary"].label(problem, mutated, siblings=sib)
+                    except VerdictUnknown:
+                        injected_skipped += 1
+                        continue
+                    mutation_row = rows["linear"].model_copy(update={"first_error": line, "beyond_policy": False, "rollouts": 0})
+                    rows["mutation"] = mutation_row  # PRLCoder's label of its own mutant: the changed line, by construction
+                    for name, row in rows.items():
+                        injected[name].append((row, line))
     finally:
         if own_sandbox:
             sandbox.__exit__(None, None, None)
     report = summarize_records(records)
-    # What each method would pay run alone with its own cache: one probe per distinct (problem, prefix);
-    # the prefix f(0) and identical responses of a problem are then paid once.
-    cost = {name: config.k * len(keys) for name, keys in distinct.items()}
+    cost = {name: config.rollouts * len(keys) for name, keys in distinct.items()}
     report["distinct_rollouts"] = cost
     report["distinct_binary_over_linear"] = _ratio(cost["binary"], cost["linear"])
-    report["distinct_plain_binary_over_linear"] = _ratio(cost["plain_binary"], cost["plain_linear"])
-    report.update({"config": config.model_dump(), "skipped_infra": skipped, "fresh_rollouts": fresh,
-                   "sandbox_runs": judge.fresh_runs, "wall_s": round(time.perf_counter() - started, 1), "records": records})
+    acc = {name: _accuracy(rows) for name, rows in injected.items()}
+    k_main = f"binary_k{max([k for k in config.injected_rollouts if k <= 8] or config.injected_rollouts)}"  # the goal: K <= 8
+    report["injected"] = acc
+    report["injected_exact_accuracy"] = acc[k_main]["exact"] if acc[k_main]["mutants"] else None
+    report["injected_within_one_accuracy"] = acc[k_main]["within_one"] if acc[k_main]["mutants"] else None
+    report["injected_rollouts_k"] = int(k_main.removeprefix("binary_k"))
+    report["injected_k_needed"] = next((k for k in sorted(config.injected_rollouts)
+                                        if (acc[f"binary_k{k}"]["exact"] or 0) >= 0.70), None)
+    report["injected_skipped"] = injected_skipped
+    report.update({"config": config.model_dump(), "skipped_infra": skipped, "sandbox_runs": judge.fresh_runs,
+                   "wall_s": round(time.perf_counter() - started, 1), "records": records})
     return report

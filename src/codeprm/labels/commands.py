@@ -1,4 +1,5 @@
-"""CLI: ``codeprm label`` and ``codeprm bench label``."""
+"""CLI: ``codeprm label`` and ``codeprm bench label``; both build ``LabelConfig`` (the bench a subclass
+of it) through ``codeprm.config.build_from_cli``: YAML (``--config``), then flags, then ``--set``."""
 
 from __future__ import annotations
 
@@ -11,18 +12,6 @@ from rich.console import Console
 from rich.table import Table
 
 
-def _config(cls, **values):
-    from pydantic import ValidationError
-
-    from codeprm.errors import CodeprmError
-
-    try:
-        return cls(**values)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise CodeprmError(f"option '{err['loc'][0]}': {err['msg']}") from None
-
-
 def _fmt(value, digits: int = 2) -> str:
     if value is None:
         return "-"
@@ -32,35 +21,42 @@ def _fmt(value, digits: int = 2) -> str:
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @app.command("label")
     def label_command(
-        policy: str = typer.Option("tiny", "--policy", "-p", help="embedded | tiny | hf:PATH | openai:URL | reference"),
-        benchmark: str = typer.Option("synth:train", "--benchmark", "-b", help="synth:train | humaneval | jsonl:PATH | ..."),
-        method: str = typer.Option("binary", "--method", "-m", help="binary | linear | mc | mutation"),
-        k: int = typer.Option(4, "-k", help="rollouts per probed prefix"),
-        samples: int = typer.Option(4, "--samples", "-s", help="responses sampled per problem"),
+        config_path: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of LabelConfig fields; flags override it"),
+        policy: Optional[str] = typer.Option(None, "--policy", "-p", help="embedded (default) | tiny | hf:PATH | openai:URL"),
+        benchmark: Optional[str] = typer.Option(None, "--benchmark", "-b", help="synth:train (default) | synth:long | humaneval | jsonl:PATH | ..."),
+        method: Optional[str] = typer.Option(None, "--method", "-m", help="binary (default) | linear | mc | mutation"),
+        rollouts: Optional[int] = typer.Option(None, "--rollouts", "-K", help="K, rollouts per probed prefix (default 4)"),
+        samples: Optional[int] = typer.Option(None, "--samples", "-n", help="responses sampled per problem (default 4)"),
+        limit: Optional[int] = typer.Option(None, "--limit", "-l", help="only the first LIMIT problems"),
+        temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="default 0.8"),
+        top_p: Optional[float] = typer.Option(None, "--top-p"),
+        max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="default 256"),
+        seed: Optional[int] = typer.Option(None, "--seed"),
+        mutants: Optional[int] = typer.Option(None, "--mutants", help="mutation method: failing mutants kept per passing response"),
+        evidence: Optional[bool] = typer.Option(None, "--evidence/--no-evidence", help="binary/linear: count a passing sibling response as f = 1 on the prefixes it shares (off: the paper's labels)"),
+        resume: Optional[bool] = typer.Option(None, "--resume/--no-resume", help="continue the store in --out (default) or discard it and start over"),
+        sets: list[str] = typer.Option([], "--set", help="KEY=VALUE override of any LabelConfig field (repeatable)"),
         out: Path = typer.Option(..., "--out", "-o", help="output directory (labels.sqlite + exports); rerun to resume"),
-        limit: Optional[int] = typer.Option(None, "--limit", help="only the first LIMIT problems"),
-        temperature: float = typer.Option(0.8, "--temperature", "-t"),
-        top_p: float = typer.Option(0.95, "--top-p"),
-        max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
-        seed: int = typer.Option(0, "--seed"),
-        mutants: int = typer.Option(4, "--mutants", help="mutation method: failing mutants kept per passing response"),
     ) -> None:
         """Sample responses from a policy and label every line by searching over policy rollouts."""
+        from codeprm.config import build_from_cli
         from codeprm.labels.job import LabelConfig, run_label_job
 
-        config = _config(LabelConfig, policy=policy, benchmark=benchmark, method=method, k=k, samples=samples,
-                         limit=limit, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
-                         seed=seed, mutants=mutants)
+        flags = dict(policy=policy, benchmark=benchmark, method=method, rollouts=rollouts, samples=samples, limit=limit,
+                     temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, mutants=mutants,
+                     evidence=evidence, resume=resume)
+        config = build_from_cli(LabelConfig, config_path, flags, sets)
         s = run_label_job(config, out)
-        table = Table(title=f"{method} labels: {policy} on {benchmark} (K={k})")
+        table = Table(title=f"{config.method} labels: {config.policy} on {config.benchmark} (K={config.rollouts})")
         table.add_column("")
         table.add_column("value", justify="right")
-        balance = "mean soft label" if method == "mc" else "+1 share of labels"
+        balance = "mean soft label" if config.method == "mc" else "+1 share of labels"
         for name, value in [("responses", s.responses), ("responses labeled", s.labeled), ("responses passing", s.passed),
                             ("rows (with mutants)", s.rows), ("rollouts used (cached counted)", s.rollouts),
                             ("rollouts generated", s.fresh_rollouts), ("rollouts per labeled response", s.rollouts_per_labeled_response),
                             (balance, s.positive_fraction), ("monotonicity violations", s.monotonic_violations),
-                            ("beyond policy (f(0)=0)", s.beyond_policy), ("skipped: sandbox infra errors", s.skipped_infra)]:
+                            ("beyond policy (f(0)=0)", s.beyond_policy), ("cut by max_new_tokens", s.truncated),
+                            ("skipped: sandbox infra errors", s.skipped_infra)]:
             table.add_row(name, _fmt(value))
         Console().print(table)
         Console().print(f"wrote {out}/labels.jsonl|parquet, stepwise.jsonl|parquet, labels.sqlite")
@@ -69,44 +65,34 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
     @bench_app.command("label")
     def bench_label_command(
-        policy: str = typer.Option("tiny", "--policy", "-p"),
-        benchmark: str = typer.Option("synth:heldout", "--benchmark", "-b"),
-        limit: Optional[int] = typer.Option(30, "--limit", help="first LIMIT problems"),
-        samples: int = typer.Option(4, "--samples", "-s", help="responses per problem"),
-        k: int = typer.Option(4, "-k", help="rollouts per probed prefix"),
-        temperature: float = typer.Option(0.8, "--temperature", "-t"),
-        max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
-        seed: int = typer.Option(0, "--seed"),
+        config_path: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of LabelBenchConfig fields; flags override it"),
+        policy: Optional[str] = typer.Option(None, "--policy", "-p", help="embedded (default) | tiny | hf:PATH | openai:URL"),
+        benchmark: Optional[str] = typer.Option(None, "--benchmark", "-b", help="default synth:heldout"),
+        limit: Optional[int] = typer.Option(None, "--limit", "-l", help="first LIMIT problems (default 30)"),
+        samples: Optional[int] = typer.Option(None, "--samples", "-n", help="responses per problem (default 4)"),
+        rollouts: Optional[int] = typer.Option(None, "--rollouts", "-K", help="K, rollouts per probed prefix (default 4)"),
+        temperature: Optional[float] = typer.Option(None, "--temperature", "-t"),
+        max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens"),
+        seed: Optional[int] = typer.Option(None, "--seed"),
+        long_benchmark: Optional[str] = typer.Option(None, "--long-benchmark", help="suite of 16-40-line programs (default synth:long; 'none' to skip)"),
+        long_limit: Optional[int] = typer.Option(None, "--long-limit", help="problems of the long suite (default 10)"),
+        injected_limit: Optional[int] = typer.Option(None, "--injected-limit", help="problems per suite whose reference gets one injected bug (default 20; 0 skips)"),
+        sets: list[str] = typer.Option([], "--set", help="KEY=VALUE override of any LabelBenchConfig field (repeatable)"),
         cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite file caching rollouts/verdicts across runs"),
         json_path: Optional[Path] = typer.Option(None, "--json", help="write the report here"),
     ) -> None:
-        """Binary search vs the linear scan (baseline) on the same responses: rollouts and agreement."""
+        """Binary search vs the linear scan (baseline) on the same responses, on the held-out and the long
+        suite, plus label accuracy against injected bugs for every method."""
+        from codeprm.config import build_from_cli
         from codeprm.labels.bench import LabelBenchConfig, run_label_bench
+        from codeprm.labels.bench_report import print_report
 
-        config = _config(LabelBenchConfig, policy=policy, benchmark=benchmark, limit=limit, samples=samples, k=k,
-                         temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
+        flags = dict(policy=policy, benchmark=benchmark, limit=limit, samples=samples, rollouts=rollouts, temperature=temperature,
+                     max_new_tokens=max_new_tokens, seed=seed, long_benchmark=long_benchmark, long_limit=long_limit,
+                     injected_limit=injected_limit)
+        config = build_from_cli(LabelBenchConfig, config_path, flags, sets)
         report = run_label_bench(config, cache_path=cache)
-        table = Table(title=f"first-error search, {policy} on {benchmark}, K={k}: linear (baseline) vs binary")
-        for name in ("L", "resp", "fail", "lin r/resp", "plain r/resp", "bin r/resp", "plain/lin", "bin/lin",
-                     "plain agree", "bin agree", "bin probes max", ">log2L+2"):
-            table.add_column(name, justify="right")
-        for row in [*report["by_length"], {**report, "lines": "all"}]:
-            table.add_row(str(row["lines"]), str(row["responses"]), str(row["failing"]),
-                          _fmt(row["linear_rollouts_per_response"], 1), _fmt(row["plain_binary_rollouts_per_response"], 1),
-                          _fmt(row["binary_rollouts_per_response"], 1), _fmt(row["plain_binary_over_linear"]),
-                          _fmt(row["binary_over_linear"]), _fmt(row["plain_first_error_agreement"], 3),
-                          _fmt(row["first_error_agreement"], 3), _fmt(row["binary_probes_max"]),
-                          str(row["probe_bound_exceeded"] + row["plain_probe_bound_exceeded"]))
-        console = Console(width=max(Console().width, 150))  # the table is wide; do not squeeze it into 80 columns
-        console.print(table)
-        console.print(f"binary/linear on responses that needed a search (failing, not beyond the policy): "
-                      f"{_fmt(report['searched_binary_over_linear'])}; each method alone with its cache (distinct prefixes): "
-                      f"{_fmt(report['distinct_binary_over_linear'])} (plain {_fmt(report['distinct_plain_binary_over_linear'])})")
-        console.print(f"L>=16: binary/linear = {_fmt(report['long_binary_over_linear'])} (plain "
-                      f"{_fmt(report['long_plain_binary_over_linear'])}) over {report['long_responses']} responses; "
-                      f"passed {report['passed']}, beyond policy {report['beyond_policy']}, monotonicity violations (linear) "
-                      f"{report['monotonic_violations']}, infra-skipped {report['skipped_infra']}, fresh rollouts "
-                      f"{report['fresh_rollouts']}, {report['wall_s']} s")
+        print_report(report, Console(width=max(Console().width, 150)))
         if json_path:
             json_path.parent.mkdir(parents=True, exist_ok=True)
             json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

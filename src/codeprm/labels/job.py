@@ -13,35 +13,48 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+from codeprm.config import StrictModel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from codeprm.errors import CodeprmError
 from codeprm.labels.export import export
-from codeprm.labels.labelers import Labeler, VerdictUnknown, make_labeler
-from codeprm.labels.probe import Judge, Prober, Sampling, clean_completion, derive_seed
+from codeprm.labels.base import Labeler, VerdictUnknown
+from codeprm.labels.labelers import make_labeler
+from codeprm.labels.probe import PROBE_VERSION, Judge, Prober, Sampling, clean_completion, derive_seed
 from codeprm.labels.rows import LineLabels
-from codeprm.labels.store import LabelStore, check_store
+from codeprm.labels.store import LabelStore, check_store, discard_store
 from codeprm.problems import Problem, load_benchmark
 
 STORE_NAME = "labels.sqlite"
 
 
-class LabelConfig(BaseModel):
-    policy: str = Field(default="tiny", description="policy spec: embedded, tiny, hf:PATH, openai:URL, reference")
+class LabelConfig(StrictModel):
+    """A labeling job: the one declaration of its fields (``codeprm label``, ``codeprm bench label`` and
+    the pipeline's ``label`` section all build this model)."""
+
+    policy: str = Field(default="embedded", description="policy spec that writes responses and rollouts: embedded, tiny, hf:PATH, openai:URL")
     benchmark: str = Field(default="synth:train", description="benchmark name, see load_benchmark")
-    method: Literal["binary", "linear", "mc", "mutation"] = Field(default="binary", description="binary search (log L probes), linear (every prefix, exact), mc (soft pass fractions), mutation (no policy rollouts)")
-    k: int = Field(default=4, ge=1, le=1024, description="rollouts per probed prefix; f(prefix)=1 if any of the K passes")
+    method: Literal["binary", "linear", "mc", "mutation"] = Field(default="binary", description="binary search (log L probes, the paper's), linear (every prefix, exact), mc (Math-Shepherd soft pass fractions), mutation (no policy rollouts)")
+    rollouts: int = Field(default=4, ge=1, le=1024, description="K, rollouts per probed prefix; f(prefix) = 1 if any of the K passes")
     samples: int = Field(default=4, ge=1, le=1024, description="responses sampled per problem")
     limit: int | None = Field(default=None, ge=1, description="label only the first LIMIT problems (may grow on a rerun)")
     temperature: float = Field(default=0.8, ge=0.0, le=5.0, description="sampling temperature of responses and rollouts")
     top_p: float = Field(default=0.95, gt=0.0, le=1.0, description="nucleus sampling mass")
-    max_new_tokens: int = Field(default=256, ge=1, le=32768, description="generation budget per response or rollout")
+    max_new_tokens: int = Field(default=256, ge=1, le=32768, description="generation budget per response or rollout; a response cut by it is not blamed on its last line")
     seed: int = Field(default=0, description="base seed; per-prefix seeds are derived from it and the prefix text")
     mutants: int = Field(default=4, ge=0, le=256, description="mutation method: failing mutants kept per passing response")
+    evidence: bool = Field(default=False, description="binary/linear: also count a prefix as completable when a passing sibling response runs through it (not the paper's definition; off by default)")
+    resume: bool = Field(default=True, description="continue the store in --out; False discards it and starts over")
 
     def identity(self) -> dict:
         """What fixes the labels; a store made with different values cannot be continued."""
-        return self.model_dump(exclude={"limit"} if self.method == "mutation" else {"limit", "mutants"})
+        skip = {"limit", "resume"}
+        if self.method != "mutation":
+            skip.add("mutants")
+        if self.method in ("mutation", "mc"):
+            skip.add("evidence")
+        return {**self.model_dump(exclude=skip), "probe": PROBE_VERSION}
 
 
 class LabelSummary(BaseModel):
@@ -56,6 +69,7 @@ class LabelSummary(BaseModel):
     positive_fraction: float | None = Field(description="share of +1 among hard labels (mean value for mc)")
     monotonic_violations: int
     beyond_policy: int
+    truncated: int = Field(default=0, description="responses cut by max_new_tokens (their last line is never blamed)")
     skipped_infra: int = Field(description="responses left unlabeled this run because of sandbox infra errors (rerun to retry)")
 
 
@@ -73,23 +87,27 @@ def summarize(rows: list[LineLabels], config: LabelConfig, skipped_infra: int = 
         rows=len(rows), rollouts=rollouts, fresh_rollouts=sum(r.fresh_rollouts for r in rows),
         rollouts_per_labeled_response=rollouts / labeled if labeled else 0.0, positive_fraction=balance,
         monotonic_violations=sum(r.monotonic_violation for r in rows), beyond_policy=sum(r.beyond_policy for r in responses),
-        skipped_infra=skipped_infra)
+        truncated=sum(r.truncated for r in responses), skipped_infra=skipped_infra)
 
 
-def sample_responses(policy: Any, problem: Problem, config: LabelConfig) -> list[str]:
-    """S responses to label, cut where they stop continuing the function."""
+def sample_responses(policy: Any, problem: Problem, config: LabelConfig) -> list[tuple[str, bool]]:
+    """S responses to label, cut where they stop continuing the function, each with whether the token
+    budget cut it (finish_reason "length")."""
     seed = derive_seed(config.seed, "response", problem.id)
     completions = policy.complete([problem], n=config.samples, temperature=config.temperature, top_p=config.top_p,
                                   max_new_tokens=config.max_new_tokens, seed=seed)[0]
-    return [clean_completion(problem, c.text) for c in completions]
+    return [(clean_completion(problem, c.text), c.finish_reason == "length") for c in completions]
 
 
 def build_labeler(config: LabelConfig, policy: Any, judge: Judge, cache) -> Labeler:
-    sampling = Sampling(k=config.k, temperature=config.temperature, top_p=config.top_p,
+    sampling = Sampling(k=config.rollouts, temperature=config.temperature, top_p=config.top_p,
                         max_new_tokens=config.max_new_tokens, seed=config.seed)
     prober = None if config.method == "mutation" else Prober(policy, config.policy, judge, cache, sampling)
-    options = {"mutants": config.mutants, "seed": config.seed} if config.method == "mutation" else {}
-    return make_labeler(config.method, judge, prober, config.k, policy=policy, **options)
+    if config.method == "mutation":
+        options = {"mutants": config.mutants, "seed": config.seed}
+    else:
+        options = {"evidence": config.evidence} if config.method != "mc" else {}
+    return make_labeler(config.method, judge, prober, config.rollouts, policy=policy, **options)
 
 
 def run_label_job(config: LabelConfig, out: str | Path, policy: Any = None, sandbox: Any = None,
@@ -102,6 +120,8 @@ def run_label_job(config: LabelConfig, out: str | Path, policy: Any = None, sand
     if config.limit:
         problems = problems[: config.limit]
     store_path = out / STORE_NAME
+    if not config.resume:
+        discard_store(store_path)
     check_store(store_path, config.identity())  # before the (slow) policy load, and before writing anything
     if policy is None:
         from codeprm.policy.registry import load_policy
@@ -132,9 +152,10 @@ def run_label_job(config: LabelConfig, out: str | Path, policy: Any = None, sand
                 if responses is None:
                     responses = sample_responses(policy, problem, config)
                     store.put_responses(problem.id, responses)
+                texts = [text for text, _ in responses]
                 for i in todo:
                     try:
-                        rows = labeler.label_all(problem, responses[i], sample_index=i, siblings=responses)
+                        rows = labeler.label_all(problem, responses[i][0], sample_index=i, siblings=texts, truncated=responses[i][1])
                     except VerdictUnknown:
                         skipped += 1  # not stored: a rerun retries it
                     else:

@@ -3,64 +3,28 @@
 ``binary`` and ``linear`` give hard labels from the first-error search (``search.py``) over policy
 rollouts; ``mc`` gives Math-Shepherd soft labels (pass fractions); ``mutation`` needs no policy
 (``mutation.py``). Blank and comment-only lines stay neutral (None) and are never the boundary.
+
+The default is the paper's definition: f(prefix) = 1 when any of K rollouts from the prefix passes,
+nothing else. *Sibling evidence* (a passing sibling response that runs through a prefix counts as
+f = 1 without a probe) is an explicit option (``evidence=True``), benchmarked separately.
 """
 
 from __future__ import annotations
 
 import bisect
-from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Sequence
+from typing import Any, Sequence
 
 from codeprm.errors import CodeprmError
+from codeprm.labels.base import Labeler, VerdictUnknown
 from codeprm.labels.lines import prefix_text, scored_indices, split_lines
+from codeprm.labels.mutation import MutationLabeler
 from codeprm.labels.probe import Judge, ProbeOutcome, Prober, program_for
 from codeprm.labels.rows import LineLabels
 from codeprm.labels.search import SearchResult, binary_first_error, linear_first_error, mc_values
 from codeprm.problems import Problem
 
-
-class VerdictUnknown(Exception):
-    """A verdict needed for this response stayed an infra error after one retry: the response is
-    left unlabeled (and unstored, so a rerun tries it again)."""
-
-
-class Labeler(ABC):
-    method: ClassVar[str]
-
-    def __init__(self, judge: Judge, prober: Prober | None = None, k: int = 1, policy: Any = None) -> None:
-        if k < 1:
-            raise CodeprmError(f"K must be at least 1, got {k}")
-        self.judge = judge
-        self.prober = prober
-        self.k = k
-        self.policy = policy if policy is not None else (prober.policy if prober else None)
-
-    def policy_prompt(self, problem: Problem) -> str:
-        return self.policy.prompt_for(problem) if self.policy is not None else problem.prompt
-
-    def verdict(self, problem: Problem, completion: str):
-        verdict = self.judge.verdicts(problem, [program_for(problem, completion)])[0]
-        if verdict is None:
-            raise VerdictUnknown(f"{problem.id}: the response's own verdict is an infra error")
-        return verdict
-
-    def base_row(self, problem: Problem, completion: str, sample_index: int = 0) -> LineLabels:
-        """The response judged, nothing labeled yet."""
-        verdict = self.verdict(problem, completion)
-        lines = split_lines(completion)
-        return LineLabels(problem_id=problem.id, sample_index=sample_index, prompt=problem.prompt,
-                          policy_prompt=self.policy_prompt(problem), completion=completion, lines=lines,
-                          labels=[None] * len(lines), prefix_values=[None] * len(lines), passed=verdict.passed,
-                          status=verdict.status, method=self.method, k=self.k)
-
-    @abstractmethod
-    def label(self, problem: Problem, completion: str, sample_index: int = 0, siblings: Sequence[str] = ()) -> LineLabels:
-        """Labels for one response. ``siblings``: the other responses sampled for the problem (the
-        binary search takes a passing one as free evidence that prefixes it shares can be completed)."""
-
-    def label_all(self, problem: Problem, completion: str, sample_index: int = 0, siblings: Sequence[str] = ()) -> list[LineLabels]:
-        """Every row one response yields (mutation adds its mutants)."""
-        return [self.label(problem, completion, sample_index, siblings)]
+__all__ = ["BinaryLabeler", "LinearLabeler", "MCLabeler", "MutationLabeler", "Labeler", "VerdictUnknown",
+           "make_labeler", "shared_lines", "sibling_evidence"]
 
 
 def shared_lines(a: list[str], b: list[str]) -> int:
@@ -88,8 +52,9 @@ class _RolloutLabeler(Labeler):
     """Shared plumbing of the rollout methods: step j of the search is the prefix that ends after the
     j-th scored line; every probe is K rollouts from that prefix."""
 
-    def __init__(self, judge: Judge, prober: Prober) -> None:
+    def __init__(self, judge: Judge, prober: Prober, evidence: bool = False) -> None:
         super().__init__(judge, prober, k=prober.sampling.k)
+        self.evidence = evidence
 
     def _oracle(self, problem: Problem, lines: list[str], scored: list[int], row: LineLabels, soft: bool):
         def f(j: int) -> float:
@@ -98,7 +63,7 @@ class _RolloutLabeler(Labeler):
             row.rollouts += outcome.k
             row.fresh_rollouts += outcome.fresh_rollouts
             if outcome.unknown:
-                raise VerdictUnknown(f"{problem.id}: probe of a {m}-line prefix has only infra-error verdicts")
+                raise VerdictUnknown(f"{problem.id}: probe of a {m}-line prefix has no usable verdict")
             return outcome.fraction if soft else float(outcome.passes > 0)
 
         return f
@@ -113,8 +78,9 @@ class _RolloutLabeler(Labeler):
             if j >= 1:
                 row.prefix_values[scored[j - 1]] = value
 
-    def label(self, problem: Problem, completion: str, sample_index: int = 0, siblings: Sequence[str] = ()) -> LineLabels:
-        row = self.base_row(problem, completion, sample_index)
+    def label(self, problem: Problem, completion: str, sample_index: int = 0, siblings: Sequence[str] = (),
+              truncated: bool = False) -> LineLabels:
+        row = self.base_row(problem, completion, sample_index, truncated)
         scored = scored_indices(row.lines)
         if not scored:
             return row  # nothing but blank/comment lines: nothing to label
@@ -122,7 +88,13 @@ class _RolloutLabeler(Labeler):
         return row
 
     def _known_good(self, problem: Problem, row: LineLabels, scored: list[int], siblings: Sequence[str]) -> int:
-        return -1
+        """With ``evidence``: the largest step a passing sibling runs through; -1 (none) by default."""
+        if not self.evidence:
+            return -1
+        others = [s for s in dict.fromkeys(siblings) if s != row.completion]
+        verdicts = self.judge.verdicts(problem, [program_for(problem, s) for s in others])
+        passing = [split_lines(s) for s, v in zip(others, verdicts) if v is not None and v.passed]
+        return sibling_evidence(row.lines, scored, passing)
 
     def _label(self, problem: Problem, row: LineLabels, scored: list[int], siblings: Sequence[str] = ()) -> None:
         if row.passed:  # a passing program: every line is on track, no probe needed
@@ -130,46 +102,31 @@ class _RolloutLabeler(Labeler):
                 row.labels[i] = 1.0
             return
         f = self._oracle(problem, row.lines, scored, row, soft=False)
-        result = self.search(f, len(scored), self._known_good(problem, row, scored, siblings))
+        result = self.search(f, len(scored), self._known_good(problem, row, scored, siblings), not row.truncated)
         self._apply(row, scored, result)
-        if result.first_error is None:
-            return  # beyond the policy
+        if result.beyond_policy:
+            return
+        if result.undetermined:  # truncated: every line but the last is on track, the last is not blamed
+            for i in scored[:-1]:
+                row.labels[i] = 1.0
+            return
         row.first_error = scored[result.first_error - 1]
         for pos, i in enumerate(scored):
             row.labels[i] = 1.0 if pos < result.first_error - 1 else -1.0
 
     @staticmethod
-    @abstractmethod
-    def search(f, n: int, known_good: int = -1) -> SearchResult: ...
+    def search(f, n: int, known_good: int = -1, end_bad: bool = True) -> SearchResult:
+        raise NotImplementedError
 
 
-class _SearchLabeler(_RolloutLabeler):
-    """Hard labels from a first-error search. With ``use_evidence`` (the default) a prefix that a
-    passing sibling response runs through counts as f = 1 (see ``sibling_evidence``): that sibling is a
-    policy sample continuing the prefix, like the K rollouts. Without it, f is the K rollouts alone (the
-    paper's definition)."""
-
-    def __init__(self, judge: Judge, prober: Prober, use_evidence: bool = True) -> None:
-        super().__init__(judge, prober)
-        self.use_evidence = use_evidence
-
-    def _known_good(self, problem: Problem, row: LineLabels, scored: list[int], siblings: Sequence[str]) -> int:
-        if not self.use_evidence:
-            return -1
-        others = [s for s in dict.fromkeys(siblings) if s != row.completion]
-        verdicts = self.judge.verdicts(problem, [program_for(problem, s) for s in others])
-        passing = [split_lines(s) for s, v in zip(others, verdicts) if v is not None and v.passed]
-        return sibling_evidence(row.lines, scored, passing)
-
-
-class BinaryLabeler(_SearchLabeler):
-    """Binary search: f(0), then at most ceil(log2 n) probes; sibling evidence only skips probes."""
+class BinaryLabeler(_RolloutLabeler):
+    """Binary search: f(0), then at most ceil(log2 n) probes (sibling evidence, when on, skips some)."""
 
     method = "binary"
     search = staticmethod(binary_first_error)
 
 
-class LinearLabeler(_SearchLabeler):
+class LinearLabeler(_RolloutLabeler):
     """Every prefix probed: the exact, costly reference for ``binary``."""
 
     method = "linear"
@@ -178,35 +135,35 @@ class LinearLabeler(_SearchLabeler):
 
 class MCLabeler(_RolloutLabeler):
     """Soft labels: line value = pass fraction of K rollouts from the prefix ending after it; the last
-    scored line gets the response's own outcome. Passing responses are probed too (their soft values
-    say how safe each line was)."""
+    scored line gets the response's own outcome (unlabeled for a truncated failing response). Passing
+    responses are probed too (their soft values say how safe each line was)."""
 
     method = "mc"
-
-    @staticmethod
-    def search(f, n: int) -> SearchResult:  # not used: mc needs the outcome, see _label
-        raise NotImplementedError
 
     def _label(self, problem: Problem, row: LineLabels, scored: list[int], siblings: Sequence[str] = ()) -> None:
         result = mc_values(self._oracle(problem, row.lines, scored, row, soft=True), len(scored), row.passed)
         self._apply(row, scored, result)
         if result.beyond_policy:
             return
-        if result.first_error is not None:
+        if result.first_error is not None and not (row.truncated and result.first_error == len(scored)):
             row.first_error = scored[result.first_error - 1]
         for j, i in enumerate(scored, start=1):
-            row.labels[i] = result.values[j] if j < len(scored) else (1.0 if row.passed else 0.0)
+            if j < len(scored):
+                row.labels[i] = result.values[j]
+            elif row.passed or not row.truncated:
+                row.labels[i] = 1.0 if row.passed else 0.0
 
 
-def make_labeler(method: str, judge: Judge, prober: Prober | None, k: int, policy: Any = None, **options: Any) -> Labeler:
+def make_labeler(method: str, judge: Judge, prober: Prober | None, k: int, policy: Any = None,
+                 evidence: bool = False, **options: Any) -> Labeler:
     """The labeler for a method name (``binary | linear | mc | mutation``)."""
     if method == "mutation":
-        from codeprm.labels.mutation import MutationLabeler
-
         return MutationLabeler(judge, k=k, policy=policy, **options)
     classes = {"binary": BinaryLabeler, "linear": LinearLabeler, "mc": MCLabeler}
     if method not in classes:
         raise CodeprmError(f"unknown labeling method '{method}'; known: binary, linear, mc, mutation")
     if prober is None:
         raise CodeprmError(f"method '{method}' needs a policy to roll out")
-    return classes[method](judge, prober)
+    if evidence and method == "mc":
+        raise CodeprmError("sibling evidence applies to binary and linear labels only, not mc")
+    return classes[method](judge, prober, evidence=evidence)

@@ -8,7 +8,7 @@ import random
 from typing import Any, Sequence
 
 from codeprm.labels.lines import is_neutral, scored_indices, split_lines
-from codeprm.labels.labelers import Labeler, VerdictUnknown
+from codeprm.labels.base import Labeler, VerdictUnknown
 from codeprm.labels.probe import Judge, derive_seed
 from codeprm.labels.rows import LineLabels
 from codeprm.problems import Problem
@@ -39,16 +39,18 @@ class MutationLabeler(Labeler):
         self.mutants = mutants
         self.seed = seed
 
-    def label(self, problem: Problem, completion: str, sample_index: int = 0, siblings: Sequence[str] = ()) -> LineLabels:
+    def label(self, problem: Problem, completion: str, sample_index: int = 0, siblings: Sequence[str] = (),
+              truncated: bool = False) -> LineLabels:
         """The response itself: +1 on every scored line if it passes, nothing if it fails."""
-        row = self.base_row(problem, completion, sample_index)
+        row = self.base_row(problem, completion, sample_index, truncated)
         if row.passed:
             for i in scored_indices(row.lines):
                 row.labels[i] = 1.0
         return row
 
-    def label_all(self, problem: Problem, completion: str, sample_index: int = 0, siblings: Sequence[str] = ()) -> list[LineLabels]:
-        row = self.label(problem, completion, sample_index)
+    def label_all(self, problem: Problem, completion: str, sample_index: int = 0, siblings: Sequence[str] = (),
+                  truncated: bool = False) -> list[LineLabels]:
+        row = self.label(problem, completion, sample_index, truncated=truncated)
         if not row.passed:
             return [row]
         candidates = [m for m in completion_mutants(problem, completion, self.seed) if not is_neutral(split_lines(m[0])[m[1]])]

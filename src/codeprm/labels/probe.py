@@ -2,7 +2,8 @@
 
 ``Judge`` turns programs into verdicts (retrying sandbox infra errors once; an infra error is never a
 fail). ``Prober`` answers "can the policy still complete this prefix into a passing program?" by sampling
-K continuations of ``policy.prompt_for(problem) + prefix`` and judging ``prefix + continuation``.
+K continuations of ``policy.prompt_for(problem) + prefix`` that start a new line and judging
+``prefix + continuation``.
 """
 
 from __future__ import annotations
@@ -108,8 +109,16 @@ class ProbeOutcome:
         return self.passes / self.known if self.known else 0.0
 
 
+PROBE_VERSION = "line-end-v2"  # what a probe's context is; see prefix_text and Policy.continue_lines
+
+
 class Prober:
-    """f(prefix) from K cached rollouts of a policy."""
+    """f(prefix) from K cached rollouts of a policy.
+
+    The empty prefix is the policy's own problem (plain generation, as the responses were sampled). A
+    non-empty prefix ends at the end of a line without its newline, and the K rollouts are
+    ``policy.continue_lines``: continuations that start a new line (token-healed for transformers
+    policies), never a context ending in a bare newline."""
 
     def __init__(self, policy: Any, policy_id: str, judge: Judge, cache: ProbeCache, sampling: Sampling) -> None:
         if sampling.k < 1:
@@ -120,24 +129,29 @@ class Prober:
         self.cache = cache
         self.sampling = sampling
 
-    def rollouts(self, problem: Problem, prefix: str) -> tuple[list[str], int]:
-        """K continuations of ``prompt_for(problem) + prefix`` and how many were freshly generated."""
+    def rollouts(self, problem: Problem, prefix: str) -> tuple[list[str | None], int]:
+        """K continuations of ``prompt_for(problem) + prefix`` (None: a sample that did not start a new
+        line, from a backend that can only reject) and how many were freshly generated."""
         s = self.sampling
         prompt = self.policy.prompt_for(problem) + prefix
         stop = list(self.policy.default_stop(problem))
         seed = derive_seed(s.seed, "rollout", problem.id, prefix)
-        key = content_key("rollout", self.policy_id, prompt, s.k, s.temperature, s.top_p, s.max_new_tokens, stop, seed)
+        key = content_key("rollout", PROBE_VERSION, self.policy_id, prompt, s.k, s.temperature, s.top_p, s.max_new_tokens, stop, seed)
         texts = self.cache.get_rollouts(key)
         if texts is not None:
             return texts, 0
-        completions = self.policy.generate([prompt], n=s.k, temperature=s.temperature, top_p=s.top_p,
-                                           max_new_tokens=s.max_new_tokens, stop=stop, seed=seed)[0]
-        texts = [c.text for c in completions]
+        kwargs = dict(n=s.k, temperature=s.temperature, top_p=s.top_p, max_new_tokens=s.max_new_tokens, stop=stop, seed=seed)
+        if prefix:
+            completions = self.policy.continue_lines([prompt], **kwargs)[0]
+        else:
+            completions = self.policy.generate([prompt], **kwargs)[0]
+        texts = [None if c.meta.get("new_line") is False else c.text for c in completions]
         self.cache.put_rollouts(key, texts)
         return texts, len(texts)
 
     def probe(self, problem: Problem, prefix: str) -> ProbeOutcome:
         texts, fresh = self.rollouts(problem, prefix)
-        verdicts = self.judge.verdicts(problem, [program_for(problem, prefix + text, keep=prefix) for text in texts])
+        usable = [t for t in texts if t is not None]
+        verdicts = self.judge.verdicts(problem, [program_for(problem, prefix + text, keep=prefix) for text in usable])
         return ProbeOutcome(passes=sum(bool(v and v.passed) for v in verdicts), known=sum(v is not None for v in verdicts),
                             k=len(texts), fresh_rollouts=fresh)

@@ -31,6 +31,7 @@ class LineLabels(BaseModel):
     beyond_policy: bool = Field(default=False, description="f(0) = 0: no rollout from the empty prefix passed; nothing labeled")
     empty_prefix_value: float | None = Field(default=None, description="f(0) (pass fraction for mc); None if not probed")
     prefix_values: list[float | None] = Field(default_factory=list, description="per line: f of the prefix ending after it, when probed")
+    truncated: bool = Field(default=False, description="the response was cut by max_new_tokens: its failure is not blamed on its last line")
     mutation: str | None = Field(default=None, description="mutation operator applied to the first_error line (mutation method)")
 
     @property

@@ -5,6 +5,10 @@ Steps are counted over the non-neutral lines only: step ``j`` (0..n) is the pref
 ``j`` into a passing program. For a failing response ``f(n)`` is known to be 0 (the response itself is
 the one completion of step n), so the searches never probe it. The first error is the smallest ``j >= 1``
 with ``f(j) = 0``: scored line ``j`` (1-based) is the line after which nothing passes.
+
+A response cut off by the token budget (``end_bad=False``) failed because it ran out of tokens, which
+says nothing about f(n): if every probed step up to n-1 is 1 the first error is *undetermined* (no line
+is blamed; the last line stays unlabeled), instead of falling on the last line.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ class SearchResult:
     values: dict[int, float] = field(default_factory=dict)  # probed step -> f (0/1, or a pass fraction)
     beyond_policy: bool = False  # f(0) = 0: the policy cannot solve the problem from scratch
     monotonic_violation: bool = False  # some probed step after a 0 was 1 again
+    undetermined: bool = False  # truncated response whose probes up to step n-1 all passed: no line blamed
 
     @property
     def probes(self) -> int:
@@ -39,7 +44,7 @@ def _violates(values: dict[int, float]) -> bool:
     return False
 
 
-def binary_first_error(f: Oracle, n: int, known_good: int = -1) -> SearchResult:
+def binary_first_error(f: Oracle, n: int, known_good: int = -1, end_bad: bool = True) -> SearchResult:
     """Binary search assuming ``f`` is monotone (1…1 0…0): f(0) first (beyond-policy check), then at
     most ceil(log2 n) probes. The left end ``lo`` is always a step observed to be 1, so the boundary
     f(first_error - 1) = 1 is confirmed by construction; the right end is an observed 0 or the failing
@@ -65,11 +70,13 @@ def binary_first_error(f: Oracle, n: int, known_good: int = -1) -> SearchResult:
             lo = mid
         else:
             hi = mid
+    if hi == n and not end_bad:  # f(n) was never observed: nothing to blame
+        return SearchResult(n=n, first_error=None, values=values, monotonic_violation=_violates(values), undetermined=True)
     violation = _violates({**values, n: 0.0}) or known_good >= hi
     return SearchResult(n=n, first_error=hi, values=values, monotonic_violation=violation)
 
 
-def linear_first_error(f: Oracle, n: int, known_good: int = -1) -> SearchResult:
+def linear_first_error(f: Oracle, n: int, known_good: int = -1, end_bad: bool = True) -> SearchResult:
     """Every step 0..n-1 probed: exact under any ``f``, and the only way to see non-monotone values.
     With ``known_good`` (as in ``binary_first_error``) steps up to it count as 1 whatever their probe
     says, so binary and linear label under the same definition of f; linear still probes (and pays
@@ -86,7 +93,10 @@ def linear_first_error(f: Oracle, n: int, known_good: int = -1) -> SearchResult:
         return SearchResult(n=n, first_error=None, values=values, beyond_policy=True)
     for j in range(1, n):
         values[j] = value(j)
-    first = next((j for j in range(1, n) if not values[j]), n)
+    first = next((j for j in range(1, n) if not values[j]), None)
+    if first is None and not end_bad:
+        return SearchResult(n=n, first_error=None, values=values, monotonic_violation=_violates(values), undetermined=True)
+    first = n if first is None else first
     return SearchResult(n=n, first_error=first, values=values, monotonic_violation=_violates({**values, n: 0.0}))
 
 

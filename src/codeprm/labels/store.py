@@ -19,11 +19,16 @@ from codeprm.errors import CodeprmError
 from codeprm.labels.cache import ProbeCache, content_key, open_db
 from codeprm.labels.rows import LineLabels
 
-SCHEMA_VERSION = 1
+# 2: probes continue a prefix at the end of its last line (no bare trailing newline); responses carry
+# whether the token budget cut them. Version-1 stores hold labels from the old probes and are refused.
+SCHEMA_VERSION = 2
+RELABEL_HINT = ("its labels came from probes that ended in a bare newline, after which the policy nearly always ends "
+                "the program, so they are not the paper's labels; relabel: rerun the same command with --no-resume "
+                "(or choose another --out)")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS responses (
-    problem_id TEXT NOT NULL, sample_index INTEGER NOT NULL, completion TEXT NOT NULL,
+    problem_id TEXT NOT NULL, sample_index INTEGER NOT NULL, completion TEXT NOT NULL, truncated INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (problem_id, sample_index));
 CREATE TABLE IF NOT EXISTS labels (
     problem_id TEXT NOT NULL, sample_index INTEGER NOT NULL, config TEXT NOT NULL, rows TEXT NOT NULL,
@@ -42,13 +47,32 @@ def _read_identity(path: Path) -> dict | None:
         conn = sqlite3.connect(f"file:{path}?{'mode=ro' if wal else 'immutable=1'}", uri=True)
         try:
             row = conn.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
+            version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise CodeprmError(f"{path} is not a codeprm label store ({exc}); choose another --out") from None
     if row is None:
         raise CodeprmError(f"{path} is not a codeprm label store; choose another --out")
+    if version is None or int(version[0]) < SCHEMA_VERSION:
+        raise CodeprmError(f"{path} is a label store of schema {version[0] if version else '?'} (now {SCHEMA_VERSION}): {RELABEL_HINT}")
     return json.loads(row[0])
+
+
+def discard_store(path: str | Path) -> None:
+    """Delete a label store and its WAL files (``--no-resume``); only a file that is a label store."""
+    path = Path(path)
+    if path.exists():
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                conn.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError as exc:
+            raise CodeprmError(f"{path} is not a codeprm label store ({exc}); not deleting it, choose another --out") from None
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
 
 
 def check_store(path: str | Path, identity: dict) -> None:
@@ -84,15 +108,16 @@ class LabelStore:
         self.close()
 
     # -- responses -------------------------------------------------------------------------------
-    def responses(self, problem_id: str) -> list[str] | None:
-        rows = self.conn.execute("SELECT completion FROM responses WHERE problem_id = ? ORDER BY sample_index",
+    def responses(self, problem_id: str) -> list[tuple[str, bool]] | None:
+        """(completion, cut by the token budget) of each sampled response, or None if not sampled yet."""
+        rows = self.conn.execute("SELECT completion, truncated FROM responses WHERE problem_id = ? ORDER BY sample_index",
                                  (problem_id,)).fetchall()
-        return [r[0] for r in rows] or None
+        return [(r[0], bool(r[1])) for r in rows] or None
 
-    def put_responses(self, problem_id: str, completions: list[str]) -> None:
+    def put_responses(self, problem_id: str, completions: list[tuple[str, bool]]) -> None:
         with self._transaction():
-            self.conn.executemany("INSERT OR IGNORE INTO responses (problem_id, sample_index, completion) VALUES (?, ?, ?)",
-                                  [(problem_id, i, c) for i, c in enumerate(completions)])
+            self.conn.executemany("INSERT OR IGNORE INTO responses (problem_id, sample_index, completion, truncated) VALUES (?, ?, ?, ?)",
+                                  [(problem_id, i, c, int(t)) for i, (c, t) in enumerate(completions)])
 
     # -- labels ----------------------------------------------------------------------------------
     def done(self) -> set[tuple[str, int]]:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 
 from codeprm.errors import CodeprmError
 from codeprm.policy.base import Completion, Policy
+from codeprm.policy.heal import consume
 from codeprm.policy.prompts import base_prompt, base_stops, chat_stops, without_trailing_whitespace
 from codeprm.policy.stops import find_stop
 from codeprm.problems import Problem
@@ -70,6 +71,8 @@ class _Row:
     stop_at: int = -1  # char index of the earliest stop sequence in the decoded text, -1 if none
     eos: bool = False
     searched_to: int = 0  # chars of decoded text already searched for stops
+    required: str = ""  # text the next tokens must spell (heal text + newline), see policy/heal.py
+    skip: int = 0  # leading chars of the decoded text that belong to the context (the heal text)
 
 
 class HFPolicy(Policy):
@@ -159,10 +162,34 @@ class HFPolicy(Policy):
         seed: int | None = None,
         return_logprobs: bool = False,
     ) -> list[list[Completion]]:
+        encoded = [self.encode(p) for p in prompts]
+        return self._generate(encoded, [""] * len(prompts), n, temperature, top_p, max_new_tokens, stop, seed, return_logprobs)
+
+    def continue_lines(self, contexts: Sequence[str], n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
+                       max_new_tokens: int = 256, stop: Sequence[str] | None = None, seed: int | None = None,
+                       rounds: int = 4) -> list[list[Completion]]:
+        """Continuations that start a new line, by token healing and a masked first step (see
+        ``codeprm.policy.heal``): the context's last token is regenerated, constrained to spell its text
+        and then a newline (or EOS once only the newline is left)."""
+        from codeprm.policy.heal import NEWLINE, Healer
+
+        if getattr(self, "_healer", None) is None:
+            self._healer = Healer(self.tokenizer, self.name)
+        encoded, heals = [], []
+        for context in contexts:
+            ids, heal = self._healer.split(self.encode(context), context)
+            encoded.append(ids)
+            heals.append(heal + NEWLINE)
+        return self._generate(encoded, heals, n, temperature, top_p, max_new_tokens, stop, seed, False)
+
+    def _generate(self, encoded: list[list[int]], required: list[str], n: int, temperature: float, top_p: float,
+                  max_new_tokens: int, stop: Sequence[str] | None, seed: int | None, return_logprobs: bool) -> list[list[Completion]]:
+        """``required[p]``: text the continuation of prompt p must begin with ('' for none), a healed
+        token's text plus the newline; it is generated under a mask and left out of the returned text."""
         if n < 1 or temperature < 0 or not 0 < top_p <= 1 or max_new_tokens < 0:
             raise CodeprmError(f"bad sampling settings: n={n}, temperature={temperature}, top_p={top_p}, max_new_tokens={max_new_tokens}")
         stops = [s for s in (stop or []) if s]
-        encoded = [self.encode(p) for p in prompts]
+        prompts = encoded
         if seed is None:  # drawn from torch's global RNG, so torch.manual_seed also makes calls repeatable
             seed = int(torch.randint(0, 2**62, (1,)).item())
         sampling = temperature > 0
@@ -175,7 +202,8 @@ class HFPolicy(Policy):
                 generator = None
                 if sampling:
                     generator = torch.Generator(device=self.device).manual_seed(row_seed(seed, p, s))
-                rows.append(_Row(p, s, generator))
+                skip = max(0, len(required[p]) - 1)  # the heal text, regenerated but not returned
+                rows.append(_Row(p, s, generator, required=required[p], skip=skip))
             self._decode_chunk(rows, encoded, temperature, top_p, max_new_tokens, stops, return_logprobs)
             for row in rows:
                 results[row.prompt_index][row.sample_index] = self._finish(row, encoded[row.prompt_index], stops, return_logprobs)
@@ -206,17 +234,21 @@ class HFPolicy(Policy):
 
         active = list(rows)  # rows still decoding, in the batch order of `logits` and the cache
         for step in range(max_new_tokens):
+            if any(row.required for row in active):
+                logits = self._constrain(logits, active)
             tokens = self._choose(logits, active, temperature, top_p)  # (A,)
             chosen_lp = torch.log_softmax(logits, dim=-1).gather(-1, tokens[:, None])[:, 0].tolist() if want_logprobs else [0.0] * len(active)
             still = []
             for j, (row, token) in enumerate(zip(active, tokens.tolist())):
                 row.token_ids.append(token)
                 row.logprobs.append(chosen_lp[j])
+                if row.required:
+                    row.required = "" if token in self.eos_ids else consume(row.required, self._healer.texts[token])
                 if token in self.eos_ids:
                     row.eos = True
                 elif stops:
                     text = detok[row.prompt_index].decode(row.token_ids)
-                    row.stop_at = find_stop(text, stops, max(0, row.searched_to - max_stop + 1))
+                    row.stop_at = find_stop(text, stops, max(row.skip, row.searched_to - max_stop + 1))
                     row.searched_to = len(text)
                 if not row.eos and row.stop_at == -1:
                     still.append(j)
@@ -232,6 +264,15 @@ class HFPolicy(Policy):
             out = self.model(input_ids=tokens[:, None], attention_mask=mask, position_ids=last_pos[:, None], use_cache=True, **{self._cache_arg: cache})
             cache = _cache_of(out)
             logits = out.logits[:, -1, :].float()
+
+    def _constrain(self, logits: torch.Tensor, rows: list[_Row]) -> torch.Tensor:
+        """Logits with every token that would leave a row's required text masked out."""
+        logits = logits.clone()
+        for j, row in enumerate(rows):
+            if row.required:
+                allowed = self._healer.mask(row.required, logits.shape[-1], self.eos_ids, logits.device)
+                logits[j] = logits[j].masked_fill(~allowed, float("-inf"))
+        return logits
 
     def _choose(self, logits: torch.Tensor, rows: list[_Row], temperature: float, top_p: float) -> torch.Tensor:
         """Next token of each row: argmax at temperature 0, else a top-p sample drawn with the row's own
@@ -260,7 +301,7 @@ class HFPolicy(Policy):
             text, reason = detok.decode(ids[:-1]), "stop"
         else:
             text = detok.decode(ids)
-            at = find_stop(text, stops) if stops else -1
+            at = find_stop(text, stops, row.skip) if stops else -1
             if at != -1:
                 text, reason = text[:at], "stop"
                 keep = len(ids)
@@ -270,6 +311,7 @@ class HFPolicy(Policy):
             else:
                 reason = "length"
         meta = {"generated_tokens": generated}
+        text = text[row.skip:]  # the heal text is the context's, not the continuation's
         if return_logprobs:
             return Completion(text=text, token_ids=list(ids), logprobs=list(lps), finish_reason=reason, meta=meta)
         return Completion(text=text, finish_reason=reason, meta=meta)

@@ -84,7 +84,7 @@ class FakePolicy(Policy):
                 elif spec.buggy.startswith(prefix):
                     text = spec.buggy[len(prefix):]
                 else:
-                    text = "    return None\n"
+                    text = "\n    return None\n"
                 samples.append(Completion(text=text))
             out.append(samples)
         return out

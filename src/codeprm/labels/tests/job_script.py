@@ -9,7 +9,7 @@ from codeprm.sandbox import Sandbox
 
 
 def config(bench: str, method: str = "binary") -> LabelConfig:
-    return LabelConfig(policy="fake", benchmark=f"jsonl:{bench}", method=method, k=2, samples=3, seed=7)
+    return LabelConfig(policy="fake", benchmark=f"jsonl:{bench}", method=method, rollouts=2, samples=3, seed=7)
 
 
 if __name__ == "__main__":

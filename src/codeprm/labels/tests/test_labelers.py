@@ -67,6 +67,7 @@ def test_rollouts_continue_the_exact_prefix_and_share_seeds(make_prober):
     lines = split_lines(spec.buggy)
     allowed = {spec.problem.prompt + prefix_text(lines, m) for m in range(len(lines))}
     assert all(prompts[0] in allowed and len(prompts) == 1 and n == 3 for prompts, n, _ in binary_calls)
+    assert all(not prompts[0].endswith("\n") or prompts[0] == spec.problem.prompt for prompts, _, _ in binary_calls)
     # A second prober with an empty cache: linear asks the same (prompt, seed) pairs wherever it overlaps.
     policy2 = RecordingPolicy(p_bug=0.0)
     prober2 = make_prober(policy=policy2, k=3)
@@ -102,19 +103,19 @@ class NonMonotonePolicy(FakePolicy):
         for prompt, samples in zip(prompts, out):
             spec = self._spec_for(prompt)
             prefix = prompt[len(spec.problem.prompt):]
-            if prefix.count("\n") == self.hole + 1:
-                samples[:] = [Completion(text="    return None\n")] * n
+            if prefix and prefix.count("\n") == self.hole:  # the prefix of hole + 1 lines (no final newline)
+                samples[:] = [Completion(text="\n    return None\n")] * n
         return out
 
 
 def test_linear_reports_a_monotonicity_violation(make_prober):
     spec = SPECS[2]  # longest_run: bug on the max/min line; "run = 1" lines before it
     prober = make_prober(policy=NonMonotonePolicy(hole=3))
-    row = LinearLabeler(prober.judge, prober, use_evidence=False).label(spec.problem, spec.buggy)
+    row = LinearLabeler(prober.judge, prober).label(spec.problem, spec.buggy)
     assert row.first_error == 3 and row.monotonic_violation
     assert row.prefix_values[3] == 0.0 and row.prefix_values[4] == 1.0
     # A passing sibling (the reference) runs through the hole: with evidence f = 1 there after all.
-    lifted = LinearLabeler(prober.judge, prober).label(spec.problem, spec.buggy, siblings=[spec.problem.reference])
+    lifted = LinearLabeler(prober.judge, prober, evidence=True).label(spec.problem, spec.buggy, siblings=[spec.problem.reference])
     assert lifted.first_error == spec.bug_line and lifted.prefix_values[3] == 1.0 and lifted.probes == row.probes
 
 
@@ -189,9 +190,10 @@ def test_binary_evidence_from_a_passing_sibling(make_prober):
     spec = SPECS[2]
     policy = RecordingPolicy(p_bug=0.0)
     prober = make_prober(policy=policy)
-    plain = BinaryLabeler(prober.judge, prober, use_evidence=False).label(spec.problem, spec.buggy)
+    plain = BinaryLabeler(prober.judge, prober).label(spec.problem, spec.buggy, siblings=[spec.problem.reference])
     policy.seen.clear()
-    row = BinaryLabeler(prober.judge, prober).label(spec.problem, spec.buggy, siblings=[spec.buggy, spec.problem.reference])
+    row = BinaryLabeler(prober.judge, prober, evidence=True).label(spec.problem, spec.buggy, siblings=[spec.buggy, spec.problem.reference])
+    assert plain.empty_prefix_value is not None  # the default ignores siblings: the paper's f
     assert row.first_error == plain.first_error == spec.bug_line and row.labels == plain.labels
     assert row.probes < plain.probes and row.empty_prefix_value is None  # f(0) came free from the sibling
     assert row.rollouts == 2 * row.probes
@@ -202,7 +204,62 @@ def test_label_function_api(sandbox):
 
     spec = SPECS[1]
     for method in ("binary", "linear", "mc"):
-        [row] = label(spec.problem, spec.buggy, FakePolicy(p_bug=0.0), sandbox, method=method, k=2)
+        [row] = label(spec.problem, spec.buggy, FakePolicy(p_bug=0.0), sandbox, method=method, rollouts=2)
         assert row.method == method and row.first_error == spec.bug_line
     rows = label(spec.problem, spec.problem.reference, FakePolicy(), sandbox, method="mutation")
     assert rows[0].passed and all(r.method == "mutation" for r in rows)
+
+
+def test_prefix_ends_at_the_line_end_without_its_newline():
+    lines = split_lines("\n    x = 1\n    return x\n")
+    assert prefix_text(lines, 0) == "" and prefix_text(lines, 2) == "\n    x = 1"
+    assert prefix_text(lines, 3) == "\n    x = 1\n    return x"
+
+
+def test_a_truncated_response_is_not_blamed_on_its_last_line(make_prober):
+    spec = SPECS[0]  # sum_positive; cut before "return total": fails only because it stopped
+    cut = spec.problem.reference.split("\n\n")[0] + "\n"
+    prober = make_prober(policy=FakePolicy(p_bug=0.0))
+    for labeler in (BinaryLabeler(prober.judge, prober), LinearLabeler(prober.judge, prober)):
+        blamed = labeler.label(spec.problem, cut)
+        assert not blamed.passed and blamed.first_error == scored_indices(blamed.lines)[-1]
+        row = labeler.label(spec.problem, cut, truncated=True)
+        scored = scored_indices(row.lines)
+        assert row.truncated and row.first_error is None and not row.beyond_policy
+        assert [row.labels[i] for i in scored] == [1.0] * (len(scored) - 1) + [None]
+    # a real error before the cut is still found
+    buggy_cut = spec.buggy.split("\n\n")[0] + "\n"
+    row = BinaryLabeler(prober.judge, prober).label(spec.problem, buggy_cut, truncated=True)
+    assert row.first_error == spec.bug_line
+
+
+class SameLinePolicy(FakePolicy):
+    """Calls with an even seed (or every call, with ``always``) extend the prefix's last line instead
+    of starting a new one."""
+
+    def __init__(self, always=False, **kw):
+        super().__init__(**kw)
+        self.always = always
+
+    def generate(self, prompts, n=1, seed=None, **kw):
+        out = super().generate(prompts, n=n, seed=seed, **kw)
+        if self.always or seed % 2 == 0:
+            for samples in out:
+                samples[:] = [Completion(text=" + 0" + c.text) for c in samples]
+        return out
+
+
+def test_continue_lines_keeps_only_continuations_that_start_a_new_line(make_prober):
+    spec = SPECS[1]
+    policy = SameLinePolicy(p_bug=0.0)
+    context = spec.problem.prompt + "    n = 0"
+    [samples] = policy.continue_lines([context], n=3, seed=2)  # round 0 rejected, round 1 accepted
+    assert policy.calls == 2 and all(c.text.startswith("\n") for c in samples)
+    assert context + samples[0].text == spec.problem.prompt + spec.problem.reference
+    # never a new line: the samples are flagged, and the probe has no usable verdict (never a fail)
+    never = SameLinePolicy(always=True, p_bug=0.0)
+    [flagged] = never.continue_lines([context], n=2, seed=2)
+    assert all(c.meta.get("new_line") is False for c in flagged) and never.calls == 4
+    prober = make_prober(policy=never)
+    outcome = prober.probe(spec.problem, "    n = 0")
+    assert outcome.unknown and outcome.known == 0

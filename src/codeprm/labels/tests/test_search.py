@@ -96,7 +96,7 @@ def test_lines_and_neutrality():
     assert lines == ["    x = 1", "", "    # note", "    return x  # done"]
     assert [is_neutral(line) for line in lines] == [False, True, True, False]
     assert scored_indices(lines) == [0, 3]
-    assert prefix_text(lines, 0) == "" and prefix_text(lines, 2) == "    x = 1\n\n"
+    assert prefix_text(lines, 0) == "" and prefix_text(lines, 1) == "    x = 1"  # ends at the line end, no newline
     assert split_lines("a\nb") == ["a", "b"]
 
 

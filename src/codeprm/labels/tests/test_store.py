@@ -95,7 +95,7 @@ def test_other_configuration_is_refused_and_store_untouched(tmp_path, bench, san
     run_label_job(config, out, policy=FakePolicy(), sandbox=sandbox, show_progress=False)
     before = hashlib.sha256((out / STORE_NAME).read_bytes()).hexdigest()
     listing = sorted(p.name for p in out.iterdir())
-    for change in ({"k": 3}, {"method": "linear"}, {"seed": 8}, {"policy": "other"}):
+    for change in ({"rollouts": 3}, {"method": "linear"}, {"seed": 8}, {"policy": "other"}, {"evidence": True}):
         with pytest.raises(CodeprmError, match="another configuration"):
             run_label_job(config.model_copy(update=change), out, policy=FakePolicy(), sandbox=sandbox, show_progress=False)
     assert hashlib.sha256((out / STORE_NAME).read_bytes()).hexdigest() == before
@@ -107,7 +107,26 @@ def test_other_configuration_is_refused_and_store_untouched(tmp_path, bench, san
 
 def test_k_below_one_is_refused():
     with pytest.raises(ValueError):
-        LabelConfig(k=0)
+        LabelConfig(rollouts=0)
+    with pytest.raises(ValueError):
+        LabelConfig(k=4)  # the old field name: unknown fields are an error
+
+
+def test_a_store_of_the_old_probe_definition_is_refused_with_how_to_relabel(tmp_path, bench, sandbox):
+    import sqlite3
+
+    out = tmp_path / "old"
+    out.mkdir()
+    conn = sqlite3.connect(out / STORE_NAME)
+    conn.executescript("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                       "INSERT INTO meta VALUES ('identity', '{}'); INSERT INTO meta VALUES ('schema_version', '1');")
+    conn.commit()
+    conn.close()
+    config = job_script.config(str(bench)).model_copy(update={"limit": 1})
+    with pytest.raises(CodeprmError, match="bare newline.*--no-resume"):
+        run_label_job(config, out, policy=FakePolicy(), sandbox=sandbox, show_progress=False)
+    fresh = run_label_job(config.model_copy(update={"resume": False}), out, policy=FakePolicy(), sandbox=sandbox, show_progress=False)
+    assert fresh.responses == 3
 
 
 def test_not_a_store_is_refused(tmp_path, bench, sandbox):
