@@ -100,7 +100,7 @@ def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict
 
     stage("label")
     label_config = LabelConfig(policy=config.label.policy or config.policy, benchmark=config.label.benchmark, method=config.label.method,
-                               k=config.label.k, samples=config.label.samples, limit=config.label.limit,
+                               rollouts=config.label.k, samples=config.label.samples, limit=config.label.limit,
                                temperature=config.label.temperature, max_new_tokens=config.label.max_new_tokens,
                                mutants=config.label.mutants,
                                seed=config.seed)
