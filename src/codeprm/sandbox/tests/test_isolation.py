@@ -355,3 +355,44 @@ def test_coverage_is_marked_untrusted(sb):
     ''')
     result = sb.run(program, inc_problem(), coverage=True)
     assert result.coverage_trusted is False
+
+
+class _RetiringWorker:
+    """A stand-in zygote whose first reply says it must retire (its cleanup failed)."""
+
+    def __init__(self):
+        self.restarts, self.sent, self.queue = 0, 0, []
+
+    def send(self, payload):
+        self.sent += 1
+        self.queue.append(self.sent)
+
+    def recv(self, timeout_s):
+        n = self.queue.pop(0)
+        header = {"exit_code": 0, "compiled": True, "record_cpu_s": [], "record_wall_s": [], "cpu_time_s": 0.0, "wall_time_s": 0.0}
+        if n == 1:
+            header["retire"] = "could not remove the sample's directory"
+        records = b"".join(len(d).to_bytes(4, "big") + d for d in (b'{"loaded": 1}', b'{"i": 0, "ok": ["i", "0x2"]}'))
+        return header, records, b"", b""
+
+    def restart(self):
+        self.restarts += 1
+        self.queue.clear()  # whatever the old zygote still held is gone
+
+
+def test_retiring_zygote_is_replaced_without_infra_errors():
+    from codeprm.sandbox.config import SandboxConfig
+    from codeprm.sandbox.judge import SampleRun, encode_call_tests
+    from codeprm.sandbox.scheduler import drive
+
+    problem = Problem(id="one", prompt="", entry_point="f", tests=[TestCase.call(args=[1], expected=2)])
+    config, tests = SandboxConfig(workers=1), encode_call_tests(problem)
+    todo, results, worker = iter(range(5)), {}, _RetiringWorker()
+
+    def next_run():
+        i = next(todo, None)
+        return None if i is None else (i, SampleRun(config, HONEST, problem, False, False, tests))
+
+    drive(worker, next_run, results.__setitem__)
+    assert worker.restarts == 1
+    assert sorted(results) == list(range(5)) and all(r.passed and not r.infra_error for r in results.values())
