@@ -75,6 +75,20 @@ def response_of(query: str, prompt: str) -> str:
     return _TRAILING_SPECIAL.sub("", text)
 
 
+def problem_of(spec: Any, config: ServeConfig):
+    """``resolve_problem`` for a client's spec; 422 naming what is wrong. Specs naming files on this
+    machine are refused unless the server allows them (``benchmark_paths``)."""
+    if isinstance(spec, str) and not spec.lstrip().startswith("{") and not config.benchmark_paths:
+        benchmark = spec.rpartition("#")[0]
+        if "/" in benchmark or "\\" in benchmark:
+            raise HTTPError(422, f"problem spec {spec[:80]!r} names a file; this server serves built-in benchmarks only "
+                                 "(start it with --set benchmark_paths=true to allow files)")
+    try:
+        return resolve_problem(spec)
+    except CodeprmError as exc:
+        raise HTTPError(422, str(exc)) from None
+
+
 def _one_line(exc: ValidationError) -> str:
     err = exc.errors()[0]
     field = ".".join(str(p) for p in err["loc"]) or "body"
@@ -129,9 +143,9 @@ class Server:
         if self.own_sandbox and self.sandbox is not None:
             self.sandbox.close()
 
-    async def guarded(self, request, endpoint: str, work: Callable[[], Awaitable[Any]]):
-        """Run ``work`` in a sandbox slot; 429 when the queue is full; metrics either way."""
-        start = time.perf_counter()
+    async def guarded(self, request, endpoint: str, work: Callable[[], Awaitable[Any]], start: float):
+        """Run ``work`` in a sandbox slot; 429 when the queue is full; metrics (latency since ``start``,
+        when the handler began reading the body) either way."""
         try:
             await self.gate.enter(request.is_disconnected)
         except Full:
@@ -186,6 +200,7 @@ def create_app(config: ServeConfig | None = None, sandbox=None, prm=None):
 
     @app.post("/run_code")
     async def run_code(request: Request):
+        start = time.perf_counter()
         req = await read_model(request, runcode.RunCodeRequest, server.config.max_body_bytes)
         try:
             program, problem, mark = runcode.runner_problem(req)
@@ -198,15 +213,13 @@ def create_app(config: ServeConfig | None = None, sandbox=None, prm=None):
             server.metrics.verdicts[("run_code", reply.run_result.status if reply.run_result else reply.status)] += 1
             return reply.model_dump()
 
-        return await server.guarded(request, "run_code", work)
+        return await server.guarded(request, "run_code", work, start)
 
     @app.post("/judge")
     async def judge(request: Request):
+        start = time.perf_counter()
         req = await read_model(request, JudgeRequest, server.config.max_body_bytes)
-        try:
-            problem = resolve_problem(req.problem)
-        except CodeprmError as exc:
-            raise HTTPError(422, str(exc)) from None
+        problem = problem_of(req.problem, server.config)
         program = req.program if req.program is not None else program_text(problem, req.completion)
 
         async def work():
@@ -217,19 +230,17 @@ def create_app(config: ServeConfig | None = None, sandbox=None, prm=None):
             server.metrics.verdicts[("judge", result.status)] += 1
             return {**result.model_dump(mode="json"), **details(result)}
 
-        return await server.guarded(request, "judge", work)
+        return await server.guarded(request, "judge", work, start)
 
     @app.post("/get_reward")
     async def get_reward(request: Request):
+        start = time.perf_counter()
         req = await read_model(request, RewardRequest, server.config.max_body_bytes)
         if not (len(req.query) == len(req.prompts) == len(req.labels)):
             raise HTTPError(422, f"query, prompts and labels differ in length ({len(req.query)}, {len(req.prompts)}, {len(req.labels)})")
         if len(req.query) > server.config.max_batch:
             raise HTTPError(413, f"{len(req.query)} queries in one request, more than the limit of {server.config.max_batch}")
-        try:
-            problems = [resolve_problem(label) for label in req.labels]
-        except CodeprmError as exc:
-            raise HTTPError(422, str(exc)) from None
+        problems = [problem_of(label, server.config) for label in req.labels]
         responses = [response_of(q, p) for q, p in zip(req.query, req.prompts)]
         pairs = [(program_text(pr, r), pr) for pr, r in zip(problems, responses)]
 
@@ -252,10 +263,11 @@ def create_app(config: ServeConfig | None = None, sandbox=None, prm=None):
                 rewards = [r + server.config.prm_weight * (v or 0.0) for r, v in zip(rewards, lows)]
             return {"rewards": rewards, "scores": rewards, "extra_logs": logs}
 
-        return await server.guarded(request, "get_reward", work)
+        return await server.guarded(request, "get_reward", work, start)
 
     @app.post("/score_lines")
     async def score_lines(request: Request):
+        start = time.perf_counter()
         req = await read_model(request, ScoreRequest, server.config.max_body_bytes)
         if server.prm is None:
             raise HTTPError(404, "no PRM loaded: start the server with --prm DIR")
@@ -264,7 +276,7 @@ def create_app(config: ServeConfig | None = None, sandbox=None, prm=None):
             scores = (await server.in_thread(server.score_lines, [req.prompt], [req.completion]))[0]
             return {"scores": scores, "lines": split_lines(req.completion)}
 
-        return await server.guarded(request, "score_lines", work)
+        return await server.guarded(request, "score_lines", work, start)
 
     @app.get("/healthz")
     async def healthz():

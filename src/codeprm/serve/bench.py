@@ -121,47 +121,87 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _cpu_s(pid: int) -> float:
+    """User+system CPU seconds of one process (the server's own: HTTP and the sandbox's host side)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-async def _burst(url: str, programs: list[str], cfg: ServeBenchConfig) -> list[tuple[int, dict | None]]:
-    import httpx
+class _Connection:
+    """A minimal keep-alive HTTP/1.1 client (a load generator must cost less CPU than the server it
+    loads: httpx took ~5 ms of CPU per request here, this takes a fraction of that)."""
 
-    limits = httpx.Limits(max_connections=len(programs), max_keepalive_connections=len(programs))
-    async with httpx.AsyncClient(limits=limits, timeout=600) as client:
-        async def one(code: str):
-            r = await client.post(f"{url}/run_code", json={"code": code, "language": "python", "run_timeout": cfg.run_timeout})
-            return r.status_code, (r.json() if r.status_code == 200 else None)
+    def __init__(self, port: int):
+        self.port = port
+        self.reader = self.writer = None
 
-        return await asyncio.gather(*(one(p) for p in programs))
+    async def post(self, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 22)
+        self.writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        await self.writer.drain()
+        head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        code = int(head[0].split()[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in head[1:] if h)}
+        data = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return code, headers, data
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
 
 
-async def _closed_loop(url: str, programs: list[str], cfg: ServeBenchConfig) -> tuple[list[float], int, float]:
-    import httpx
+def _body(code: str, cfg: ServeBenchConfig) -> bytes:
+    return json.dumps({"code": code, "language": "python", "run_timeout": cfg.run_timeout}).encode()
 
+
+async def _burst(port: int, programs: list[str], cfg: ServeBenchConfig) -> list[tuple[int, dict | None]]:
+    async def one(code: str):
+        conn = _Connection(port)
+        try:
+            status, _, data = await conn.post("/run_code", _body(code, cfg))
+        finally:
+            conn.close()
+        return status, (json.loads(data) if status == 200 else None)
+
+    return await asyncio.gather(*(one(p) for p in programs))
+
+
+async def _closed_loop(port: int, programs: list[str], cfg: ServeBenchConfig) -> tuple[list[float], int, float]:
     todo = iter(range(cfg.loop_requests))
     latencies: list[float] = []
     rejected = 0
-    limits = httpx.Limits(max_connections=cfg.clients, max_keepalive_connections=cfg.clients)
-    async with httpx.AsyncClient(limits=limits, timeout=600) as client:
-        async def worker():
-            nonlocal rejected
+
+    async def client():
+        nonlocal rejected
+        conn = _Connection(port)
+        try:
             for i in todo:
-                body = {"code": programs[i % len(programs)], "language": "python", "run_timeout": cfg.run_timeout}
+                body = _body(programs[i % len(programs)], cfg)
                 while True:
                     start = time.perf_counter()
-                    r = await client.post(f"{url}/run_code", json=body)
-                    if r.status_code != 429:
+                    status, headers, _ = await conn.post("/run_code", body)
+                    if status != 429:
                         latencies.append(time.perf_counter() - start)
                         break
                     rejected += 1
-                    await asyncio.sleep(float(r.headers.get("retry-after", "1")))
+                    await asyncio.sleep(float(headers.get("retry-after", "1")))
+        finally:
+            conn.close()
 
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(cfg.clients)))
-        return latencies, rejected, time.perf_counter() - start
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(cfg.clients)))
+    return latencies, rejected, time.perf_counter() - start
 
 
 def run_serve_bench(cfg: ServeBenchConfig, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
@@ -188,9 +228,12 @@ def run_serve_bench(cfg: ServeBenchConfig, progress: Callable[[str], None] = lam
                 raise CodeprmError(f"codeprm serve did not start (exit code {server.poll()})")
             time.sleep(0.2)
         progress(f"burst of {len(programs)} concurrent /run_code requests")
-        replies = asyncio.run(_burst(url, programs, cfg))
+        replies = asyncio.run(_burst(port, programs, cfg))
         progress(f"{cfg.clients} clients, {cfg.loop_requests} requests back to back")
-        latencies, rejected, elapsed = asyncio.run(_closed_loop(url, programs, cfg))
+        cpu_before, client_before = _cpu_s(server.pid), time.process_time()
+        latencies, rejected, elapsed = asyncio.run(_closed_loop(port, programs, cfg))
+        server_cpu = _cpu_s(server.pid) - cpu_before
+        client_cpu = time.process_time() - client_before
         health = httpx.get(f"{url}/healthz", timeout=10)
         peak = _peak_rss_mb(server.pid)
     finally:
@@ -213,6 +256,8 @@ def run_serve_bench(cfg: ServeBenchConfig, progress: Callable[[str], None] = lam
         "rps_at_100" if cfg.clients == 100 else f"rps_at_{cfg.clients}": round(len(latencies) / elapsed, 1),
         "p50_ms_at_100" if cfg.clients == 100 else f"p50_ms_at_{cfg.clients}": round(1000 * _pct(latencies, 0.50), 1),
         "p99_ms_at_100" if cfg.clients == 100 else f"p99_ms_at_{cfg.clients}": round(1000 * _pct(latencies, 0.99), 1),
+        "server_cpu_ms_per_request": round(1000 * server_cpu / max(1, len(latencies)), 2),
+        "client_cpu_ms_per_request": round(1000 * client_cpu / max(1, len(latencies)), 2),
         "baseline_direct_sandbox_samples_per_s": round(direct_rate, 1),
         "baseline_direct_runner_samples_per_s": round(runner_rate, 1),
         "workers": cfg.workers, "queue": cfg.queue, "run_timeout_s": cfg.run_timeout, "seed": cfg.seed,

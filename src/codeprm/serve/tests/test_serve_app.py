@@ -87,7 +87,8 @@ def test_judge_completion_and_program(live):
     assert r.status_code == 200 and r.json()["problem_id"] == "HumanEval/0" and r.json()["passed"] == 0.0
     for body, words in [({"problem": "humaneval#Nope/1", "program": "x"}, "no problem 'Nope/1'"),
                         ({"problem": INC.model_dump(mode="json")}, "exactly one of"),
-                        ({"problem": {"id": "x"}, "program": "1"}, "'prompt'")]:
+                        ({"problem": {"id": "x"}, "program": "1"}, "'prompt'"),
+                        ({"problem": "jsonl:/etc/passwd#x", "program": "1"}, "names a file")]:
         r = post(live, "/judge", body)
         assert r.status_code == 422 and words in r.json()["detail"], r.text
 
