@@ -133,10 +133,13 @@ class ProcessRewardModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, batch_index: torch.Tensor,
                 token_index: torch.Tensor) -> torch.Tensor:
         """Raw head values (logits for bce) at the (batch_index[i], token_index[i]) pairs, shape (P,)."""
+        device = self.value_head.weight.device  # collate builds CPU tensors; the model may sit on a GPU
+        input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+        batch_index, token_index = batch_index.to(device), token_index.to(device)
         # base_model is the transformer without the LM head: no vocabulary-sized logits to compute.
         hidden = self.causal_lm().base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, T, H)
         picked = hidden[batch_index, token_index]  # (P, H)
-        return self.value_head(picked).squeeze(-1)  # (P,)
+        return self.value_head(picked).squeeze(-1).float()  # (P,) float32 also under bf16 autocast
 
     def to_scores(self, values: torch.Tensor) -> torch.Tensor:
         """Head values as scores: probabilities for bce, the raw regression output for mse."""

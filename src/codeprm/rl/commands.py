@@ -1,4 +1,5 @@
-"""CLI: ``codeprm rl --config FILE.yaml [--steps N] [--set reward.prm_weight_fail=0.5 ...]``."""
+"""CLI: ``codeprm rl --config FILE.yaml [flags] [--set reward.prm_weight_fail=0.5 ...]`` (the README's convention:
+YAML, then the flags given, then ``--set``)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,6 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-
-
-def parse_sets(items: list[str]) -> dict:
-    """``KEY=VALUE`` strings as a dict; values are read as YAML scalars (``0.5``, ``true``, ``null``)."""
-    import yaml
-
-    from codeprm.errors import CodeprmError
-
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise CodeprmError(f"--set expects KEY=VALUE (e.g. reward.prm_weight_fail=0.5), got '{item}'")
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
-    return out
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
@@ -32,6 +18,12 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         estimator: Optional[str] = typer.Option(None, "--estimator", help="gae | grpo | rloo | process"),
         critic_init: Optional[str] = typer.Option(None, "--critic-init", help="prm | policy | fresh"),
         steps: Optional[int] = typer.Option(None, "--steps", help="policy updates"),
+        samples: Optional[int] = typer.Option(None, "--samples", "-n", help="samples per problem in each step (samples_per_prompt)"),
+        temperature: Optional[float] = typer.Option(None, "--temperature", "-t"),
+        max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens"),
+        lr: Optional[float] = typer.Option(None, "--lr", help="policy learning rate (algo.lr)"),
+        lora_rank: Optional[int] = typer.Option(None, "--lora-rank"),
+        threads: Optional[int] = typer.Option(None, "--threads"),
         seed: Optional[int] = typer.Option(None, "--seed"),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="run directory (resumes when it holds a checkpoint)"),
         resume: Optional[bool] = typer.Option(None, "--resume/--no-resume", help="continue from the run directory's checkpoint"),
@@ -44,12 +36,14 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         from rich.console import Console
 
-        from codeprm.rl.config import RLConfig, build_config
+        from codeprm.config import build_from_cli
+        from codeprm.rl.config import RLConfig
 
         flags = {"policy": policy, "reward.prm": prm, "algo.estimator": estimator, "critic_init": critic_init, "steps": steps,
-                 "seed": seed, "out": str(out) if out else None, "resume": resume, "progress": progress}
-        overrides = {k: v for k, v in flags.items() if v is not None} | parse_sets(sets)
-        cfg = RLConfig.from_yaml(config, overrides) if config else build_config({}, overrides)
+                 "samples_per_prompt": samples, "temperature": temperature, "max_new_tokens": max_new_tokens, "algo.lr": lr,
+                 "lora_rank": lora_rank, "threads": threads, "seed": seed, "out": str(out) if out else None, "resume": resume,
+                 "progress": progress}
+        cfg = build_from_cli(RLConfig, config, flags, sets)
         if print_config:
             typer.echo(cfg.to_yaml())
             return

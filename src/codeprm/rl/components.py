@@ -25,18 +25,9 @@ LineScorer = Callable[[Sequence[str], Sequence[str]], list[list[float | None]]]
 # ------------------------------------------------------------------------------------------ policy
 def load_rl_policy(spec: str):
     """An ``HFPolicy`` (RL needs the transformers model itself, for gradients)."""
-    try:
-        from codeprm.policy.registry import load_policy
-    except ModuleNotFoundError:  # registry not installed: local checkpoints still work
-        load_policy = None
-    if load_policy is not None:
-        policy = load_policy(spec)
-    elif spec.startswith("hf:"):
-        from codeprm.policy.hf import HFPolicy
+    from codeprm.policy.registry import load_policy
 
-        policy = HFPolicy.from_pretrained(spec[3:])
-    else:
-        raise CodeprmError(f"cannot load policy '{spec}': codeprm.policy.registry is not available; use hf:PATH")
+    policy = load_policy(spec)
     if not hasattr(policy, "model") or not hasattr(policy, "tokenizer"):
         raise CodeprmError(f"policy '{spec}' is not a local transformers model; RL needs one (tiny, embedded or hf:PATH)")
     return policy
@@ -53,10 +44,9 @@ def add_lora(model, rank: int):
 class ValueModel(nn.Module):
     """A transformer backbone (no LM head) and a scalar head: one value per position.
 
-    ``squash_scale`` > 0 reads the head as a logit: V = squash_scale * sigmoid(head). A PRM trained with
-    BCE predicts P(the program still passes | prefix); times the outcome reward's scale that *is* the
-    expected outcome return, so the PRM-initialised critic starts on the right scale instead of emitting
-    raw logits."""
+    ``squash_scale`` > 0 reads the head as a logit: V = squash_scale * sigmoid(head) (the PRM read as
+    P(pass), critic_calibration=sigmoid). With 0 the head is read as is; a PRM-initialised critic is then
+    rescaled by ``calibrate_head`` on the first batch so its values are on the policy's own return scale."""
 
     def __init__(self, backbone: nn.Module, head: nn.Linear, squash_scale: float = 0.0):
         super().__init__()
@@ -70,6 +60,27 @@ class ValueModel(nn.Module):
         return self.squash_scale * torch.sigmoid(values) if self.squash_scale else values
 
 
+def fit_affine(x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> tuple[float, float]:
+    """Least squares ``y ~ a*x + b`` over the positions where ``mask`` is 1; a = 0 when x is constant."""
+    m = mask.to(torch.float64).flatten()
+    x, y = x.to(torch.float64).flatten(), y.to(torch.float64).flatten()
+    n = m.sum().clamp(min=1)
+    mx, my = (x * m).sum() / n, (y * m).sum() / n
+    var = (((x - mx) ** 2) * m).sum() / n
+    cov = ((x - mx) * (y - my) * m).sum() / n
+    a = (cov / var).item() if var > 1e-12 else 0.0
+    return a, (my - a * mx).item()
+
+
+@torch.no_grad()
+def calibrate_head(critic: "ValueModel", a: float, b: float) -> None:
+    """Rescale the head so the critic outputs ``a * old + b`` (only for an unsquashed head)."""
+    if critic.squash_scale:
+        raise ValueError("calibrate_head needs a raw (unsquashed) value head")
+    critic.head.weight.mul_(a)
+    critic.head.bias.mul_(a).add_(b)
+
+
 def _hidden_size(model) -> int:
     config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
     return int(config.hidden_size)
@@ -80,14 +91,17 @@ def _base_transformer(causal_lm) -> nn.Module:
     return base.base_model  # e.g. LlamaForCausalLM.model: the transformer without its LM head
 
 
-def build_critic(init: str, policy_model, prm_dir: str | None, outcome_scale: float = 1.0) -> ValueModel:
+def build_critic(init: str, policy_model, prm_dir: str | None, outcome_scale: float = 1.0, calibration: str = "fit") -> ValueModel:
     """The critic from the PRM checkpoint (its backbone and value head: the paper's "critic initialised
-    from the PRM"), from the policy's weights with a zero head (values start at 0), or from scratch."""
+    from the PRM"), from the policy's weights with a zero head (values start at 0), or from scratch.
+
+    A PRM critic is read raw with ``calibration="fit"`` (the trainer then fits it to the first batch's
+    returns), or as ``outcome_scale * sigmoid`` of a BCE head with ``"sigmoid"``."""
     if init == "prm":
         prm = load_prm(prm_dir)
         backbone = _base_transformer(prm.causal_lm())
         head = copy.deepcopy(prm.value_head)
-        squash = outcome_scale if prm.config.loss == "bce" else 0.0
+        squash = outcome_scale if prm.config.loss == "bce" and calibration == "sigmoid" else 0.0
         return ValueModel(backbone.float(), head.float(), squash_scale=squash)
     else:
         if init == "policy":
@@ -121,9 +135,13 @@ def check_same_tokenizer(prm_tokenizer, policy_tokenizer, prm_dir: str) -> None:
             f"(vocab {len(policy_tokenizer)}); train the PRM on the policy's backbone or pick a matching checkpoint")
 
 
-def prm_line_scorer(prm, batch_size: int = 16) -> LineScorer:
+def prm_line_scorer(prm, batch_size: int = 16, autocast=None) -> LineScorer:
+    """The PRM's line scores; ``autocast`` is a context factory for its forward pass (bf16 on CUDA)."""
+    import contextlib
+
     def score(prompts: Sequence[str], completions: Sequence[str]) -> list[list[float | None]]:
-        return prm.score_many(list(prompts), list(completions), batch_size=batch_size)
+        with (autocast() if autocast else contextlib.nullcontext()):
+            return prm.score_many(list(prompts), list(completions), batch_size=batch_size)
 
     return score
 
@@ -132,14 +150,10 @@ def prm_line_scorer(prm, batch_size: int = 16) -> LineScorer:
 def sandbox_verifier(workers: int | None = None) -> Verifier:
     """Runs programs in the sandbox; coverage (``lines_executed``) only when asked for."""
     import logging
-    import sys
 
     from codeprm.sandbox import Sandbox
     from codeprm.sandbox.result import TestResult
 
-    # Sampled programs can return integers with thousands of digits; the trusted side's repr of such a
-    # value must not raise (Python's default limit is 4300 digits).
-    sys.set_int_max_str_digits(0)
     kwargs = {"workers": workers} if workers else {}
     sandbox = Sandbox(**kwargs)
 

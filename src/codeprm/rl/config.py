@@ -40,13 +40,16 @@ class AlgorithmConfig(StrictModel):
     estimator: Literal["gae", "grpo", "rloo", "process"] = Field(
         "gae", description="advantage estimator: gae (PPO with a critic), grpo, rloo (critic-free, outcome), process (critic-free, leave-one-out line rewards + RLOO outcome)")
     gamma: float = Field(1.0, ge=0, le=1, description="discount per token; 1 is usual for a single-turn program")
-    lam: float = Field(0.95, ge=0, le=1, description="GAE lambda: 1 = Monte Carlo returns, 0 = one-step TD")
+    lam: float = Field(1.0, ge=0, le=1, description="GAE lambda: 1 = Monte Carlo returns (the default for LLM PPO: a young critic's "
+                       "bootstrapped values bias lambda<1 advantages over ~100-token responses), 0 = one-step TD")
     clip_ratio: float = Field(0.2, gt=0, le=1, description="PPO ratio clip epsilon")
     value_clip: float | None = Field(0.2, gt=0, le=100, description="clip of the value update around the rollout's value; None = unclipped")
     vf_coef: float = Field(0.5, ge=0, le=10, description="value loss weight (critic has its own optimizer; this scales its loss)")
     ent_coef: float = Field(0.0, ge=0, le=1, description="entropy bonus weight")
     kl_coef: float = Field(0.02, ge=0, le=10, description="weight of the KL penalty to the frozen reference policy")
-    kl_kind: Literal["k1", "k3"] = Field("k1", description="KL estimator: k1 = log p - log q, k3 = Schulman's always-positive one")
+    kl_kind: Literal["auto", "k1", "k3"] = Field(
+        "auto", description="KL estimator: k1 = log p - log q, k3 = Schulman's always-positive one; auto = k1 in the reward, k3 in the loss "
+                            "(k1 as a loss term has zero expected gradient on-policy, so it is refused there; GRPO and verl use k3)")
     kl_in: Literal["reward", "loss"] = Field("reward", description="reward: subtract kl_coef*KL from each token's reward (InstructGPT); loss: add it to the loss (GRPO)")
     whiten_advantages: bool = Field(True, description="normalise advantages over the batch before the update")
     grpo_norm_by_std: bool = Field(True, description="GRPO divides by the group's std (Dr. GRPO argues against it)")
@@ -55,7 +58,23 @@ class AlgorithmConfig(StrictModel):
     lr: float = Field(2e-5, gt=0, le=1, description="policy learning rate (AdamW)")
     critic_lr: float = Field(5e-5, gt=0, le=1, description="critic learning rate (AdamW)")
     max_grad_norm: float = Field(1.0, gt=0, le=1000, description="gradient-norm clip")
-    target_kl: float | None = Field(None, gt=0, le=10, description="stop the epochs early when approx_kl exceeds this; None = never")
+    target_kl: float | None = Field(None, gt=0, le=10, description="stop a step's update early (remaining minibatches and epochs) once a "
+                                    "minibatch's approx_kl to the rollout policy exceeds this, in nats per token; None = never")
+    max_kl: float | None = Field(20.0, gt=0, le=1e4, description="stop the run when the mean KL to the reference exceeds this many nats per "
+                                 "sample; the last checkpoint whose policy stayed below it is kept; None = never")
+
+    @property
+    def kl_estimator(self) -> Literal["k1", "k3"]:
+        """The estimator in force: ``kl_kind``, with auto resolved by where the KL goes."""
+        if self.kl_kind != "auto":
+            return self.kl_kind
+        return "k3" if self.kl_in == "loss" else "k1"
+
+    @model_validator(mode="after")
+    def _check_kl(self) -> "AlgorithmConfig":
+        if self.kl_in == "loss" and self.kl_kind == "k1" and self.kl_coef > 0:
+            raise ValueError("algo.kl_kind=k1 with algo.kl_in=loss: k1's expected gradient is zero on-policy, so the KL would not act; use k3 (or auto)")
+        return self
 
 
 class RLConfig(StrictModel):
@@ -65,6 +84,11 @@ class RLConfig(StrictModel):
     train_benchmark: str = Field("synth:train", description="problems to train on (any load_benchmark name)")
     eval_benchmark: str = Field("synth:heldout", description="held-out problems for periodic greedy pass@1")
     eval_limit: int | None = Field(64, ge=1, description="evaluate on the first N held-out problems; None = all")
+    eval_unseen_benchmark: str | None = Field(None, description="a second held-out set (e.g. unseen compositions), evaluated beside eval_benchmark; None = none")
+    eval_samples: int = Field(1, ge=1, le=256, description="samples per held-out problem: 1 = one greedy decode; n > 1 = the mean pass rate of n "
+                              "samples at `temperature` (a far less noisy pass@1 estimate)")
+    eval_seed: int = Field(1234, ge=0, description="sampling seed of the held-out evaluation, the same at every step and in every run, so "
+                           "every run of one starting policy measures the same step-0 numbers")
     eval_every_steps: int = Field(10, ge=0, le=100000, description="held-out evaluation period in steps (0 = only at the end)")
     out: Path = Field(Path("runs/rl"), description="run directory: checkpoints, metrics.jsonl, TensorBoard events, config.yaml")
     steps: int = Field(50, ge=0, le=1_000_000, description="policy updates (each on one freshly sampled batch)")
@@ -76,11 +100,20 @@ class RLConfig(StrictModel):
     seed: int = Field(0, ge=0, description="seed of problem order, sampling and minibatch order (resumes reproduce exactly)")
     critic_init: Literal["prm", "policy", "fresh"] = Field(
         "policy", description="critic backbone: the PRM checkpoint (backbone + value head), the policy's weights with a fresh head, or random init")
+    critic_calibration: Literal["fit", "sigmoid"] = Field(
+        "fit", description="critic_init=prm only: fit = rescale the PRM head (a, b least squares of the first batch's Monte Carlo returns "
+                           "on its logit), so the critic starts on the policy's own value scale; sigmoid = outcome_scale*sigmoid(logit)")
+    critic_warmup_epochs: int = Field(0, ge=0, le=100, description="value-only passes over the first rollout batch of a fresh run, before "
+                                      "the first policy update (a critic that starts wrong misleads the first advantages)")
     lora_rank: int = Field(0, ge=0, le=1024, description="train LoRA adapters of this rank instead of all weights (0 = full fine-tuning)")
     save_every_steps: int = Field(5, ge=1, le=100000, description="checkpoint period; a resumed run continues from the last one")
     resume: bool = Field(True, description="continue from the run directory's checkpoint when there is one")
     sandbox_workers: int | None = Field(None, ge=1, le=256, description="parallel sandbox workers; None = the sandbox's default")
     threads: int | None = Field(None, ge=1, le=256, description="torch CPU threads; None = torch's default")
+    device: str = Field("auto", description="torch device of the policy, reference, critic and PRM: auto = cuda when available, else cpu")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="bf16 = float32 master weights (Adam steps below bf16's resolution still land) with bfloat16 autocast on CUDA; "
+                            "fp32 = float32 throughout; auto = bf16 on CUDA, fp32 on CPU")
     progress: bool = Field(True, description="show a progress bar")
     reward: RewardConfig = Field(default_factory=RewardConfig)
     algo: AlgorithmConfig = Field(default_factory=AlgorithmConfig)

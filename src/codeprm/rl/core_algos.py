@@ -69,13 +69,13 @@ def last_token_index(response_mask: torch.Tensor) -> torch.Tensor:
     return (response_mask.sum(-1).long() - 1).clamp(min=0)
 
 
-def _group_ids(group_index: torch.Tensor | list) -> torch.Tensor:
-    return torch.as_tensor(group_index)
+def _group_ids(group_index: torch.Tensor | list, device: torch.device | None = None) -> torch.Tensor:
+    return torch.as_tensor(group_index, device=device)
 
 
 def _leave_one_out_mean(x: torch.Tensor, group_index: torch.Tensor) -> torch.Tensor:
     """For each row, the mean of ``x`` over the *other* rows of its group, ``(B,)``; 0 for a group of one."""
-    groups = _group_ids(group_index)
+    groups = _group_ids(group_index, x.device)
     out = torch.zeros_like(x)
     for g in groups.unique():
         rows = groups == g
@@ -90,9 +90,9 @@ def gae_loop(rewards: torch.Tensor, values: torch.Tensor, response_mask: torch.T
     """Readable reference GAE (CleanRL's loop), right-padded rows; the vectorised one is tested against it."""
     B, T = rewards.shape
     advantages = torch.zeros_like(rewards)
-    last_gae = torch.zeros(B, dtype=rewards.dtype)
+    last_gae = torch.zeros(B, dtype=rewards.dtype, device=rewards.device)
     for t in reversed(range(T)):
-        next_value = values[:, t + 1] * response_mask[:, t + 1] if t + 1 < T else torch.zeros(B)
+        next_value = values[:, t + 1] * response_mask[:, t + 1] if t + 1 < T else torch.zeros(B, device=rewards.device)
         delta = rewards[:, t] + gamma * next_value - values[:, t]
         last_gae = (delta + gamma * lam * last_gae) * response_mask[:, t]
         advantages[:, t] = last_gae
@@ -101,7 +101,7 @@ def gae_loop(rewards: torch.Tensor, values: torch.Tensor, response_mask: torch.T
 
 @register_adv_est("gae")
 def gae(token_level_rewards: torch.Tensor, response_mask: torch.Tensor, values: torch.Tensor,
-        gamma: float = 1.0, lam: float = 0.95, **_) -> tuple[torch.Tensor, torch.Tensor]:
+        gamma: float = 1.0, lam: float = 1.0, **_) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalised advantage estimation (Schulman et al. 2016) without a Python loop over time.
 
     A_t = sum_{s>=t} (gamma*lam)^(s-t) delta_s, so A = delta @ D with D[s, t] = (gamma*lam)^(s-t) for s>=t:
@@ -112,9 +112,9 @@ def gae(token_level_rewards: torch.Tensor, response_mask: torch.Tensor, values: 
     next_values = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], dim=1)  # (B, T), 0 past the end
     deltas = (token_level_rewards + gamma * next_values - values) * mask  # (B, T)
     T = deltas.shape[1]
-    steps = torch.arange(T)
+    steps = torch.arange(T, device=deltas.device)
     power = (steps[:, None] - steps[None, :]).to(values.dtype)  # power[s, t] = s - t
-    discount = torch.where(power >= 0, (gamma * lam) ** power.clamp(min=0), torch.zeros(()))  # (T, T)
+    discount = torch.where(power >= 0, (gamma * lam) ** power.clamp(min=0), torch.zeros((), device=deltas.device))  # (T, T)
     advantages = (deltas @ discount) * mask
     return advantages, (advantages + values) * mask
 
@@ -130,7 +130,7 @@ def grpo(token_level_rewards: torch.Tensor, response_mask: torch.Tensor, group_i
     """GRPO (Shao et al. 2024): each sample's score minus its group's mean, over the group's std.
     ``scores`` defaults to the sum of the token rewards; every token of a sample gets the same advantage."""
     s = _scores_from_rewards(token_level_rewards, response_mask) if scores is None else scores
-    groups = _group_ids(group_index)
+    groups = _group_ids(group_index, s.device)
     adv = torch.zeros_like(s)
     for g in groups.unique():
         rows = groups == g

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -95,7 +96,7 @@ def test_lora_uses_adapter_free_reference(tmp_path):
 
 def test_grpo_learns_the_toy_reward(tmp_path):
     config = base_config(tmp_path, **{"algo.estimator": "grpo", "steps": 25, "samples_per_prompt": 4, "prompts_per_step": 4,
-                                      "temperature": 1.0, "algo.lr": 3e-3, "algo.kl_coef": 0.0, "eval_every_steps": 0,
+                                      "temperature": 1.0, "algo.lr": 3e-3, "algo.kl_coef": 0.0, "algo.max_kl": None, "eval_every_steps": 0,
                                       "save_every_steps": 25})
     summary = train_toy(config, make_policy(1))
     rows = [json.loads(line) for line in (config.out / "metrics.jsonl").read_text().splitlines() if "reward" in line]
@@ -140,16 +141,18 @@ def test_dense_ppo_with_real_prm_checkpoint_and_prm_critic(tmp_path):
     save_tiny_prm(prm_dir, seed=5)
     config = base_config(tmp_path, **{"reward.prm": str(prm_dir), "critic_init": "prm", "steps": 2})
     policy = make_policy()
-    critic = build_critic("prm", policy.model, str(prm_dir))
     prm = load_prm(str(prm_dir))
-    torch.testing.assert_close(critic.head.weight, prm.value_head.weight)  # the critic starts as the PRM
-    # ... and reads it as P(pass): its value at a line end equals the PRM's score of that line
     prompt, completion = "def f0(a, b):\n", "    x = a\n    return x\n"
     enc = prm.encode(prompt, completion)
     ids = torch.tensor([enc.input_ids])
-    values = critic(ids, torch.ones_like(ids), torch.arange(ids.shape[1])[None])
     scores = prm.score(prompt, completion)
-    assert values[0, enc.line_positions[1]].item() == pytest.approx(scores[1], abs=1e-5)
+    for calibration in ("sigmoid", "fit"):
+        critic = build_critic("prm", policy.model, str(prm_dir), calibration=calibration)
+        torch.testing.assert_close(critic.head.weight, prm.value_head.weight)  # the critic starts as the PRM
+        value = critic(ids, torch.ones_like(ids), torch.arange(ids.shape[1])[None])[0, enc.line_positions[1]].item()
+        # sigmoid reads the head as P(pass); fit reads the raw logit (rescaled on the first batch)
+        want = scores[1] if calibration == "sigmoid" else math.log(scores[1] / (1 - scores[1]))
+        assert value == pytest.approx(want, abs=1e-4)
     summary = train_toy_real_prm(config, policy)
     assert summary["steps"] == 2
     rows = [json.loads(line) for line in (config.out / "metrics.jsonl").read_text().splitlines() if "reward" in line]
