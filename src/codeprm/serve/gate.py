@@ -31,7 +31,11 @@ class Gate:
 
     async def enter(self, disconnected: Callable[[], Awaitable[bool]] | None = None, poll_s: float = 0.25) -> None:
         """Take a running slot, waiting in the queue; Full when the queue is full, Gone when the client left."""
-        if self._slots.locked() and self.waiting >= self.queue_limit:
+        if not self._slots.locked():  # a free slot and nobody waiting: take it now
+            await self._slots.acquire()
+            self.running += 1
+            return
+        if self.waiting >= self.queue_limit:
             raise Full()
         self.waiting += 1
         # one acquire per request, never re-queued, so requests get slots in arrival order

@@ -77,3 +77,20 @@ def test_waiting_requests_get_slots_in_arrival_order():
         assert order == [0, 1, 2, 3, 4] and gate.running == 0
 
     asyncio.run(main())
+
+
+def test_capacity_is_running_plus_queue_even_when_all_arrive_at_once():
+    async def main():
+        gate = Gate(running=2, queue=3)
+        outcomes = await asyncio.gather(*(asyncio.wait_for(gate.enter(), 0.3) for _ in range(8)), return_exceptions=True)
+        assert sum(o is None for o in outcomes) == 2  # ran at once
+        assert sum(isinstance(o, Full) for o in outcomes) == 3  # refused
+        assert sum(isinstance(o, asyncio.TimeoutError) for o in outcomes) == 3  # were queued (timed out here)
+        assert (gate.running, gate.waiting) == (2, 0)  # the cancelled waiters took no slot with them
+        gate.leave()
+        gate.leave()
+        await asyncio.wait_for(gate.enter(), 0.3)
+        await asyncio.wait_for(gate.enter(), 0.3)
+        assert gate.running == 2
+
+    asyncio.run(main())
