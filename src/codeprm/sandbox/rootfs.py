@@ -20,6 +20,7 @@ import _thread  # not threading: the zygote imports this module and must not reg
 import ctypes
 import glob
 import os
+import stat
 import struct
 import sys
 import sysconfig
@@ -279,6 +280,16 @@ def build(state, tmp_options: str) -> str:
     rootfs_plan = config["rootfs"]
     ops = layout(rootfs_plan, existing_dirs(config.get("hide_paths", [])), list((config.get("cgroups") or {}).values()), tmp_options)
     state.call("mount", None, b"/", None, MS_REC | MS_PRIVATE, None)  # nothing below propagates to the host
+    # every source opened before the staging tmpfs covers /tmp (a library or package may live there)
+    sources = {op[1]: os.open(op[1], os.O_PATH) for op in ops if op[0] == "bind"}
+    try:
+        return _assemble(state, ops, sources)
+    finally:
+        for fd in sources.values():
+            os.close(fd)
+
+
+def _assemble(state, ops: list[tuple], sources: dict[str, int]) -> str:
     state.call("mount", b"tmpfs", STAGE.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,nr_inodes=4096,mode=0755")
     read_only = [STAGE]
     proc_note = "/proc shows a sample only its own processes"
@@ -291,8 +302,8 @@ def build(state, tmp_options: str) -> str:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             os.symlink(op[2], target)
         elif op[0] == "bind":
-            _mount_point(op[1], target)
-            state.call("mount", op[1].encode(), target.encode(), None, MS_BIND, None)
+            _mount_point(stat.S_ISDIR(os.fstat(sources[op[1]]).st_mode), target)
+            state.call("mount", f"/proc/self/fd/{sources[op[1]]}".encode(), target.encode(), None, MS_BIND, None)
             flags = MS_REMOUNT | MS_BIND | MS_NOSUID | (0 if op[2] == "dev" else MS_NODEV) | (0 if op[2] == "rw" else MS_RDONLY)
             state.call("mount", None, target.encode(), None, flags, None)
         elif op[0] == "tmpfs":
@@ -313,8 +324,8 @@ def build(state, tmp_options: str) -> str:
     return proc_note
 
 
-def _mount_point(source: str, target: str) -> None:
-    if os.path.isdir(source):
+def _mount_point(is_dir: bool, target: str) -> None:
+    if is_dir:
         os.makedirs(target, exist_ok=True)
     else:
         os.makedirs(os.path.dirname(target), exist_ok=True)

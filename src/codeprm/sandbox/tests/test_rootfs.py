@@ -78,6 +78,11 @@ def test_missing_extra_path_refused_at_start_up_naming_it():
     assert "/srv/no-such-dataset" in str(info.value) and "\n" not in str(info.value)
 
 
+def test_extra_path_under_a_replaced_directory_refused():
+    with pytest.raises(CodeprmError, match="under /tmp"):
+        Sandbox(extra_paths=["/tmp"])
+
+
 def test_unknown_package_refused_naming_it():
     with pytest.raises(CodeprmError, match="no_such_pkg_xyz"):
         Sandbox(packages=["no_such_pkg_xyz"])
