@@ -89,6 +89,8 @@ class RLConfig(StrictModel):
                               "samples at `temperature` (a far less noisy pass@1 estimate)")
     eval_seed: int = Field(1234, ge=0, description="sampling seed of the held-out evaluation, the same at every step and in every run, so "
                            "every run of one starting policy measures the same step-0 numbers")
+    eval_start: bool = Field(True, description="evaluate the starting policy before step 1 (runs that share one starting policy, as in "
+                             "an experiment, can measure it once elsewhere)")
     eval_every_steps: int = Field(10, ge=0, le=100000, description="held-out evaluation period in steps (0 = only at the end)")
     out: Path = Field(Path("runs/rl"), description="run directory: checkpoints, metrics.jsonl, TensorBoard events, config.yaml")
     steps: int = Field(50, ge=0, le=1_000_000, description="policy updates (each on one freshly sampled batch)")

@@ -55,7 +55,7 @@ def train(config: RLConfig, *, policy=None, verifier: Verifier | None = None, li
     algo, place = config.algo, run.place
     stopped = None
     try:
-        if run.step == 0 and not run.log.eval_history():
+        if config.eval_start and run.step == 0 and not run.log.eval_history():
             _evaluate(run)
         while run.step < config.steps:
             step_start = time.time()
