@@ -31,12 +31,12 @@ class StrictModel(BaseModel):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def describe_error(exc: ValidationError) -> str:
-    """One clause per bad field naming it, what is wrong, the allowed range where there is one, and the
-    value given."""
+def describe_error(exc: ValidationError, section: str = "") -> str:
+    """One clause per bad field naming it (inside ``section``, a dotted path), what is wrong, the allowed
+    range where there is one, and the value given."""
     msgs = []
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "config"
+        field = ".".join([*filter(None, [section]), *(str(p) for p in err["loc"])]) or "config"
         ctx = err.get("ctx") or {}
         bounds = " ".join(f"{k}={v}" for k, v in ctx.items() if k in ("ge", "gt", "le", "lt"))
         given = f", got {err['input']!r}" if "input" in err and not isinstance(err["input"], dict) else ""
@@ -90,14 +90,15 @@ def _copy(data: Any) -> Any:
 
 
 def build(cls: type[M], data: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None,
-          source: str = "") -> M:
+          source: str = "", section: str = "") -> M:
     """Validate ``data`` plus dotted ``overrides`` into ``cls``; a bad field raises one ``CodeprmError``
-    line naming it (and ``source``, the file it came from)."""
+    line naming it (as ``section.field`` when the model is a section of a larger config, and ``source``,
+    the file it came from)."""
     try:
         return cls.model_validate(merge_dotted(data or {}, overrides))
     except ValidationError as exc:
         where = f"{source}: " if source else ""
-        raise CodeprmError(f"{where}bad {cls.__name__}: {describe_error(exc)}") from None
+        raise CodeprmError(f"{where}bad {cls.__name__}: {describe_error(exc, section)}") from None
 
 
 def build_from_cli(cls: type[M], config_path: str | Path | None, flags: dict[str, Any], sets: Iterable[str] = ()) -> M:

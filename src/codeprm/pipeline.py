@@ -11,62 +11,71 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import yaml
-from pydantic import Field
+from pydantic import Field, model_validator
 from rich.console import Console
 
-from codeprm.config import StrictModel
+from codeprm.config import StrictModel, build
 from codeprm.errors import CodeprmError
 
-
-class LabelStage(StrictModel):
-    policy: str | None = Field(None, description="policy whose responses are labeled (None = the pipeline's policy); "
-                               "'reference' with method 'mutation' labels mutants of the reference solutions")
-    benchmark: str = Field("synth:train?size=16&difficulty=1-2&seed=0", description="problems whose responses are labeled")
-    limit: int | None = Field(None, ge=1, description="label only the first LIMIT problems")
-    method: str = Field("binary", description="binary | linear | mc | mutation")
-    k: int = Field(2, ge=1, description="rollouts per probed prefix")
-    samples: int = Field(2, ge=1, description="responses per problem")
-    temperature: float = Field(0.8, ge=0, le=5, description="sampling temperature of responses and rollouts")
-    max_new_tokens: int = Field(160, ge=1, description="tokens per response or rollout")
-    mutants: int = Field(4, ge=0, description="mutation method: failing mutants kept per passing response")
+if TYPE_CHECKING:  # the stages import torch; the CLI imports this module at start-up
+    from codeprm.evaluate.run import EvalConfig
+    from codeprm.labels.job import LabelConfig
+    from codeprm.prm.train import TrainConfig
+    from codeprm.rl.config import RLConfig
 
 
-class PRMStage(StrictModel):
-    loss: str = Field("bce", description="bce | mse")
-    lora: bool = Field(False, description="LoRA adapters instead of full fine-tuning")
-    epochs: int = Field(2, ge=1, description="maximum epochs")
-    lr: float = Field(5e-5, gt=0, description="learning rate")
-    batch_size: int = Field(4, ge=1, description="texts per step")
-    val_frac: float = Field(0.0, ge=0, lt=1, description="problems held out for validation (0 = none)")
-    max_length: int = Field(1024, ge=8, description="tokens per text")
-
-
-class EvalStage(StrictModel):
-    benchmark: str = Field("humaneval", description="benchmark evaluated before and after RL")
-    limit: int | None = Field(5, ge=1, description="first LIMIT problems")
-    max_new_tokens: int = Field(192, ge=1, description="tokens per sample")
+class Stages(NamedTuple):
+    label: LabelConfig
+    prm: TrainConfig
+    rl: RLConfig
+    eval: EvalConfig
 
 
 class PipelineConfig(StrictModel):
+    """The whole method in one file. Each section holds fields of that stage's own config model (the one
+    ``codeprm label``, ``prm train``, ``rl`` and ``eval`` build), documented there once; the pipeline
+    fills in what ties the stages together: the policy, the seed, the directories and the PRM path."""
+
     policy: str = Field("embedded", description="policy spec the whole pipeline trains: embedded | tiny | hf:PATH")
     out: Path = Field(Path("runs/quickstart"), description="pipeline directory; every stage resumes from its sub-directory")
     seed: int = Field(0, description="seed of every stage")
-    label: LabelStage = Field(default_factory=LabelStage)
-    prm: PRMStage = Field(default_factory=PRMStage)
-    rl: dict[str, Any] = Field(default_factory=dict, description="RLConfig fields (see codeprm rl); policy, out, reward.prm are filled in")
-    eval: EvalStage = Field(default_factory=EvalStage)
+    label: dict[str, Any] = Field(default_factory=dict, description="LabelConfig fields (codeprm label); policy defaults to the pipeline's")
+    prm: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields (codeprm prm train); data, base and out are filled in")
+    rl: dict[str, Any] = Field(default_factory=dict, description="RLConfig fields (codeprm rl); policy, out, seed and reward.prm are filled in")
+    eval: dict[str, Any] = Field(default_factory=dict, description="EvalConfig fields (codeprm eval) of the held-out evaluation before and after RL")
 
+    @model_validator(mode="after")
+    def _stages_valid(self) -> "PipelineConfig":
+        self.stages()  # a bad field of any stage fails here, naming it, before hours of work
+        return self
+
+    def stages(self) -> Stages:
+        """The four stage configs, with the pipeline's shared fields filled in."""
+        from codeprm.evaluate.run import EvalConfig
+        from codeprm.labels.job import LabelConfig
+        from codeprm.prm.train import TrainConfig
+        from codeprm.rl.config import RLConfig
+
+        out = Path(self.out)
+        label = build(LabelConfig, {"policy": self.policy, "seed": self.seed, **self.label}, section="label")
+        prm = build(TrainConfig, {**self.prm, "data": str(out / "labels"), "base": self.policy, "out": str(out / "prm"),
+                                  "seed": self.seed}, section="prm")
+        evaluation = build(EvalConfig, {"seed": self.seed, **self.eval, "policy": self.policy}, section="eval")
+        rl = {"train_benchmark": label.benchmark, "eval_benchmark": evaluation.benchmark, **self.rl,
+              "policy": self.policy, "out": str(out / "rl"), "seed": self.seed}
+        rl["reward"] = {**rl.get("reward", {}), "prm": str(out / "prm")}
+        return Stages(label, prm, build(RLConfig, rl, section="rl"), evaluation)
 
 
 def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict:
     """Run every stage (resuming finished ones) and write the report; returns the summary dict."""
-    from codeprm.evaluate.run import EvalConfig, evaluate
-    from codeprm.labels.job import LabelConfig, run_label_job
-    from codeprm.prm.train import TrainConfig, train as train_prm
-    from codeprm.rl import build_config, train as train_rl
+    from codeprm.evaluate.run import evaluate
+    from codeprm.labels.job import run_label_job
+    from codeprm.prm.train import train as train_prm
+    from codeprm.rl import train as train_rl
 
     console = console or Console(stderr=True)
     out = Path(config.out)
@@ -82,29 +91,15 @@ def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict
     def done(name: str):
         timings[name] = round(time.time() - timings[name], 1)
 
-    # Validate the RL config before hours of work, not after.
-    rl_data = {**config.rl, "policy": config.policy, "out": str(out / "rl"), "seed": config.seed}
-    rl_data.setdefault("train_benchmark", config.label.benchmark)
-    rl_data.setdefault("eval_benchmark", config.eval.benchmark)
-    rl_data["reward"] = {**rl_data.get("reward", {}), "prm": str(out / "prm")}
-    rl_config = build_config(rl_data)
-    (report / "rl.yaml").write_text(rl_config.to_yaml())
-
-    def eval_config(policy: str) -> EvalConfig:
-        return EvalConfig(policy=policy, benchmark=config.eval.benchmark, limit=config.eval.limit,
-                          max_new_tokens=config.eval.max_new_tokens, seed=config.seed)
+    stages = config.stages()
+    (report / "rl.yaml").write_text(stages.rl.to_yaml())
 
     stage("eval before RL")
-    before = evaluate(eval_config(config.policy), out=out / "eval_before")
+    before = evaluate(stages.eval, out=out / "eval_before")
     done("eval before RL")
 
     stage("label")
-    label_config = LabelConfig(policy=config.label.policy or config.policy, benchmark=config.label.benchmark, method=config.label.method,
-                               rollouts=config.label.k, samples=config.label.samples, limit=config.label.limit,
-                               temperature=config.label.temperature, max_new_tokens=config.label.max_new_tokens,
-                               mutants=config.label.mutants,
-                               seed=config.seed)
-    labels = run_label_job(label_config, out / "labels")
+    labels = run_label_job(stages.label, out / "labels")
     (report / "label.json").write_text(labels.model_dump_json(indent=2))
     done("label")
 
@@ -112,18 +107,16 @@ def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict
     if labels.labeled == 0:
         raise CodeprmError("no response got a line label (every problem was beyond the policy); "
                            "use easier label.benchmark problems or more label.samples")
-    prm_config = TrainConfig(data=str(out / "labels"), base=config.policy, out=str(out / "prm"), seed=config.seed,
-                             **config.prm.model_dump())
-    (report / "prm.json").write_text(prm_config.model_dump_json(indent=2))
-    prm_result = train_prm(prm_config)
+    (report / "prm.json").write_text(stages.prm.model_dump_json(indent=2))
+    prm_result = train_prm(stages.prm)
     done("PRM")
 
     stage("RL")
-    rl_summary = train_rl(rl_config)
+    rl_summary = train_rl(stages.rl)
     done("RL")
 
     stage("eval after RL")
-    after = evaluate(eval_config(rl_summary["policy"]), out=out / "eval_after")
+    after = evaluate(stages.eval.model_copy(update={"policy": rl_summary["policy"]}), out=out / "eval_after")
     done("eval after RL")
 
     stage("report")
@@ -131,9 +124,11 @@ def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict
     plot_path = _plot_rl(out / "rl" / "metrics.jsonl", report / "rl_curves.png")
     summary = {
         "policy": config.policy,
-        "eval_benchmark": config.eval.benchmark,
+        "eval_benchmark": stages.eval.benchmark,
+        "eval_samples": stages.eval.samples,
         "pass1_before": before.pass_at_k.get("pass@1"),
         "pass1_after": after.pass_at_k.get("pass@1"),
+        **_before_after(before, after),
         "label": {k: getattr(labels, k) for k in ("responses", "labeled", "passed", "rollouts", "rollouts_per_labeled_response",
                                                   "positive_fraction", "monotonic_violations", "beyond_policy")},
         "prm_best_val": prm_result.state.best_val_loss if math.isfinite(prm_result.state.best_val_loss) else None,
@@ -147,6 +142,19 @@ def run_pipeline(config: PipelineConfig, console: Console | None = None) -> dict
     (report / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     (report / "report.md").write_text(_markdown(summary))
     return summary
+
+
+def _before_after(before, after) -> dict:
+    """Held-out pass rate (the mean over problems of each problem's share of passing samples) before and
+    after RL, with bootstrap 95% intervals over problems, and the paired difference."""
+    from codeprm.stats import bootstrap_ci, paired_bootstrap_ci
+
+    ids = [pid for pid in before.per_problem if pid in after.per_problem]
+    rate = lambda s, pid: s.per_problem[pid][1] / max(1, s.per_problem[pid][0])  # noqa: E731
+    b, a = [rate(before, pid) for pid in ids], [rate(after, pid) for pid in ids]
+    diff, low, high = paired_bootstrap_ci(a, b)
+    return {"problems": len(ids), "pass1_before_ci95": list(bootstrap_ci(b)), "pass1_after_ci95": list(bootstrap_ci(a)),
+            "after_minus_before": diff, "after_minus_before_ci95": [low, high]}
 
 
 def _line_view(out: Path, report: Path, config: PipelineConfig) -> Path | None:
@@ -198,9 +206,16 @@ def _markdown(summary: dict) -> str:
     def fmt(v):
         return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
 
+    def ci(v):
+        return "-" if v is None or any(x != x for x in v) else f"[{v[0]:.3f}, {v[1]:.3f}]"
+
     lines = [f"# codeprm pipeline report: {summary['policy']}", "",
-             f"| held-out ({summary['eval_benchmark']}) | pass@1 |", "|---|---|",
-             f"| before RL | {fmt(summary['pass1_before'])} |", f"| after RL | {fmt(summary['pass1_after'])} |", "",
+             f"Held-out: {summary['eval_benchmark']}, {summary['problems']} problems x {summary['eval_samples']} samples; "
+             "pass@1 is the mean over problems of the share of passing samples; 95% intervals bootstrap the problems.", "",
+             "| held-out | pass@1 | 95% CI |", "|---|---|---|",
+             f"| before RL | {fmt(summary['pass1_before'])} | {ci(summary['pass1_before_ci95'])} |",
+             f"| after RL | {fmt(summary['pass1_after'])} | {ci(summary['pass1_after_ci95'])} |",
+             f"| after - before (paired) | {fmt(summary['after_minus_before'])} | {ci(summary['after_minus_before_ci95'])} |", "",
              "| labels | value |", "|---|---|"]
     lines += [f"| {k} | {fmt(v)} |" for k, v in summary["label"].items()]
     lines += ["", "| stage | seconds |", "|---|---|"] + [f"| {k} | {v} |" for k, v in summary["seconds"].items()]
@@ -214,13 +229,16 @@ def _markdown(summary: dict) -> str:
 def register(app, bench_app) -> None:
     import typer
 
+    from codeprm.config import parse_sets
+
     @app.command("pipeline")
     def pipeline_command(
         config: Path = typer.Option(Path("quickstart.yaml"), "--config", "-c", help="pipeline YAML"),
         out: Path | None = typer.Option(None, "--out", "-o", help="override the config's out directory"),
+        sets: list[str] = typer.Option([], "--set", help="KEY=VALUE override, dotted into sections (rl.steps=10, label.rollouts=8)"),
     ) -> None:
         """Sample -> label -> PRM -> RL -> eval end to end, with a report directory."""
-        cfg = PipelineConfig.from_yaml(config, {"out": str(out)} if out else None)
+        cfg = PipelineConfig.from_yaml(config, {**({"out": str(out)} if out else {}), **parse_sets(sets)})
         summary = run_pipeline(cfg)
         Console().print((Path(cfg.out) / "report" / "report.md").read_text())
         Console(stderr=True).print(f"report: {Path(cfg.out) / 'report'} (pass@1 {summary['pass1_before']} -> {summary['pass1_after']})")

@@ -49,8 +49,8 @@ def test_pipeline_runs_every_stage_and_resumes(tiny_model_dir, tmp_path):
 
 def test_bad_config_names_the_field(tmp_path):
     path = tmp_path / "p.yaml"
-    path.write_text(yaml.safe_dump({"label": {"k": 0}}))
-    with pytest.raises(CodeprmError, match=r"field 'label.k'"):
+    path.write_text(yaml.safe_dump({"label": {"rollouts": 0}}))
+    with pytest.raises(CodeprmError, match=r"field 'label.rollouts'"):
         PipelineConfig.from_yaml(path)
     path.write_text(yaml.safe_dump({"rl": {"steps": -1}}))
     with pytest.raises(CodeprmError, match=r"steps"):
