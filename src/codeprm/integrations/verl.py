@@ -5,9 +5,10 @@ Outcome only (verl's ``custom_reward_function``)::
     custom_reward_function.path=$(python -c "import codeprm.integrations.verl as m; print(m.__file__)")
     custom_reward_function.name=compute_score
 
-Dense line rewards (registers reward manager ``codeprm`` on import)::
+Dense line rewards (verl 0.9's reward loop; the file also registers ``codeprm`` in verl's registries)::
 
-    reward_model.reward_manager=codeprm +reward_model.reward_kwargs.prm=runs/prm
+    reward.reward_manager.source=importlib reward.reward_manager.name=CodeprmRewardManager
+    reward.reward_manager.module.path=<this file> +reward.reward_kwargs.prm=runs/prm
 
 Each dataset row's ``reward_model.ground_truth`` is a problem spec (``"humaneval#HumanEval/0"`` or a
 Problem's JSON, see ``codeprm.integrations.core``). The manager judges the whole batch at once in the
@@ -18,6 +19,7 @@ the token covering the line's last character (``codeprm.lines``), exactly as ``c
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from typing import Any
 
@@ -65,7 +67,11 @@ def token_rewards(data, tokenizer, cfg: RewardConfig, prm=None) -> tuple[torch.T
     texts = [decode(r["response_ids"]) for r in rows]
     problems = [resolve_problem(r["ground_truth"]) for r in rows]
     results = judge_many(list(zip(problems, texts)))
-    line_scores = prm.score_many(prompt_texts, texts) if prm is not None else None
+    if prm is not None:
+        with _prm_lock:  # the reward loop calls this from several threads
+            line_scores = prm.score_many(prompt_texts, texts)
+    else:
+        line_scores = None
     out = torch.zeros(data.batch["responses"].shape, dtype=torch.float32)
     info: dict[str, list] = defaultdict(list)
     for b, (row, text, result) in enumerate(zip(rows, texts, results)):
@@ -81,33 +87,79 @@ def token_rewards(data, tokenizer, cfg: RewardConfig, prm=None) -> tuple[torch.T
     return out, info
 
 
-def _register() -> type | None:
-    """Register ``codeprm`` with verl's reward-manager registry (verl imported lazily, here only)."""
-    from verl.workers.reward_manager import register
-    from verl.workers.reward_manager.abstract import AbstractRewardManager
+def _register(registry_module: str, base_module: str, base_name: str, make):
+    """Register ``make(base)`` as ``codeprm`` in one of verl's reward-manager registries (imported here
+    only). A second copy of this file (verl loads ``module.path`` files under another name) reuses the
+    class already registered instead of failing on the duplicate name."""
+    import importlib
 
-    @register("codeprm")
-    class CodeprmRewardManager(AbstractRewardManager):
-        """Sandbox outcome on the last token + PRM line rewards on line-end tokens (``prm=DIR``)."""
+    registry = importlib.import_module(registry_module)
+    table = getattr(importlib.import_module(registry_module + ".registry"), "REWARD_MANAGER" if "reward_loop" in registry_module
+                    else "REWARD_MANAGER_REGISTRY")
+    if getattr(table.get("codeprm"), "_codeprm", False):
+        return table["codeprm"]
+    cls = make(getattr(importlib.import_module(base_module), base_name))
+    cls._codeprm = True
+    return registry.register("codeprm")(cls)
+
+
+_prm_lock = threading.Lock()
+
+
+def _load_prm(path: str | None):
+    from codeprm.prm.model import load_reward_model
+
+    return load_reward_model(path, mode="prm") if path else None
+
+
+def _loop_manager(base):
+    class CodeprmRewardManager(base):
+        """verl's reward loop (0.9+): one sample per ``run_single``; its (R,) token rewards are the
+        ``reward_score`` and ``assemble_rm_scores`` stacks them into ``rm_scores``. Options come from
+        ``reward.reward_kwargs`` (``prm`` and any RewardConfig field)."""
+
+        def __init__(self, config, tokenizer, compute_score=None, **unused: Any):
+            super().__init__(config, tokenizer, compute_score)
+            options = dict(config.get("reward", {}).get("reward_kwargs", None) or {}) if hasattr(config, "get") else {}
+            self.reward_config = reward_config(options)
+            self.prm = _load_prm(self.reward_config.prm)
+
+        async def run_single(self, data) -> dict:
+            tensor, info = await self.loop.run_in_executor(None, token_rewards, data[-1:], self.tokenizer, self.reward_config, self.prm)
+            return {"reward_score": tensor[0].tolist(), "reward_extra_info": {k: v[0] for k, v in info.items()}}
+
+        @classmethod
+        def assemble_rm_scores(cls, data, scores: list) -> torch.Tensor:
+            if scores and not isinstance(scores[0], (list, tuple)):
+                return super().assemble_rm_scores(data, scores)
+            return torch.tensor(scores, dtype=torch.float32)
+
+    return CodeprmRewardManager
+
+
+def _legacy_manager(base):
+    class CodeprmLegacyRewardManager(base):
+        """verl's older reward-manager API (``verl.workers.reward_manager``): the whole batch at once."""
 
         def __init__(self, tokenizer, num_examine: int = 0, compute_score=None, reward_fn_key: str = "data_source",
                      prm: str | None = None, **reward_kwargs: Any):
-            from codeprm.prm.model import load_reward_model
-
             self.tokenizer = tokenizer
             self.config = reward_config({**reward_kwargs, "prm": prm})
-            self.prm = load_reward_model(prm, mode="prm") if prm else None
+            self.prm = _load_prm(prm)
 
         def __call__(self, data, return_dict: bool = False):
             tensor, info = token_rewards(data, self.tokenizer, self.config, self.prm)
             return {"reward_tensor": tensor, "reward_extra_info": dict(info)} if return_dict else tensor
 
-    return CodeprmRewardManager
+    return CodeprmLegacyRewardManager
 
 
-try:
-    CodeprmRewardManager = _register()
-except ModuleNotFoundError as exc:  # verl is an optional extra: compute_score works without it
+try:  # verl is an optional extra: compute_score works without it
+    CodeprmRewardManager = _register("verl.experimental.reward_loop.reward_manager",
+                                     "verl.experimental.reward_loop.reward_manager.base", "RewardManagerBase", _loop_manager)
+    CodeprmLegacyRewardManager = _register("verl.workers.reward_manager", "verl.workers.reward_manager.abstract",
+                                           "AbstractRewardManager", _legacy_manager)
+except ModuleNotFoundError as exc:
     if not (exc.name or "").startswith("verl"):
         raise
-    CodeprmRewardManager = None
+    CodeprmRewardManager = CodeprmLegacyRewardManager = None
