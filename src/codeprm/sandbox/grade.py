@@ -74,11 +74,11 @@ def death_status(header: dict, cpu_limit_s: float) -> tuple[str, str]:
     killed = header.get("killed_for")
     if killed in KILLED:
         return "timeout", KILLED[killed].format(limit=cpu_limit_s)
+    if header.get("oom"):
+        return "memory", "memory limit exceeded (cgroup)"
     sig = header.get("signal")
     if sig == signal.SIGXCPU or (sig == signal.SIGKILL and _number(header.get("cpu_time_s")) >= cpu_limit_s - 0.05):
         return "timeout", "CPU time limit exceeded"
-    if header.get("oom"):
-        return "memory", "memory limit exceeded (cgroup)"
     if sig:
         try:
             name = signal.Signals(sig).name

@@ -120,7 +120,8 @@ class SampleRun:
             header = reply[0]
             self.cpu_left -= _number(header.get("cpu_time_s"))
             self.wall_left -= _number(header.get("wall_time_s"))
-            self.stderr = reply[3][-max(0, self.config.stderr_excerpt_chars) * 4:].decode("utf-8", "replace")
+            keep = self.config.stderr_excerpt_chars
+            self.stderr = reply[3][-keep * 4:].decode("utf-8", "replace") if keep else ""
         return reply
 
     def _set(self, index: int, status: str, detail: str = "", time_s: float = 0.0, cpu_s: float = 0.0, trusted: bool | None = None) -> None:

@@ -396,3 +396,19 @@ def test_retiring_zygote_is_replaced_without_infra_errors():
     drive(worker, next_run, results.__setitem__)
     assert worker.restarts == 1
     assert sorted(results) == list(range(5)) and all(r.passed and not r.infra_error for r in results.values())
+
+
+BURN = "import time\ndef f(x):\n    end = time.process_time() + 0.15\n    while time.process_time() < end:\n        pass\n    return x + 1\n"
+LOOP_FIRST = "def f(x):\n    while x == 1:\n        pass\n    return x + 1\n"
+
+
+def test_sample_budget_and_stop_at_first_failure():
+    with Sandbox(workers=1, sample_cpu_budget_s=0.25) as sandbox:
+        budget = sandbox.run(BURN, inc_problem(time_limit_s=0.3))
+    # each test fits its own limit, but the sample's budget runs out in the second
+    assert [t.status for t in budget.tests[:2]] == ["pass", "timeout"] and budget.tests[2].status == "timeout"
+    with Sandbox(workers=1) as sandbox:
+        stopped = sandbox.run(LOOP_FIRST, inc_problem(time_limit_s=0.2), stop_at_first_failure=True)
+        full = sandbox.run(LOOP_FIRST, inc_problem(time_limit_s=0.2))
+    assert [t.status for t in stopped.tests] == ["timeout", "skipped", "skipped"] and stopped.status == "timeout"
+    assert [t.status for t in full.tests] == ["timeout", "pass", "pass"]
