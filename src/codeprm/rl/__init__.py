@@ -1,8 +1,9 @@
 """codeprm.rl: PPO / GRPO / RLOO with outcome or dense line rewards.
 
 ``train(config) -> summary`` runs (or resumes) a run; ``config`` is an ``RLConfig``, a dict of its
-fields, or a YAML path. Submodules: ``core_algos`` (the math), ``rewards`` (shaping), ``config``,
-``components`` (critic, verifier, checkpoints), ``trainer`` (the loop), ``commands`` (the CLI).
+fields, or a YAML path. The loop is ``trainer``; its pieces ``setup``, ``rollout``, ``update``,
+``evaluation``, ``core_algos`` (the math), ``rewards`` (shaping), ``components`` (critic, verifier,
+checkpoints), ``device`` (placement and precision). See README.md.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from codeprm.rl.setup import read_rows
-from codeprm.rl.stats import bootstrap_diff_ci, bootstrap_mean_ci
+from codeprm.stats import hierarchical_ci as bootstrap_mean_ci, hierarchical_diff_ci as bootstrap_diff_ci
 
 HACKING_KEYS = ("pass_rate", "kl", "response_length", "lines", "neutral_line_share", "line_reward_mean", "prm_mean_passed",
                 "prm_mean_failed", "explained_variance", "updates", "early_stopped", "step_time_s")

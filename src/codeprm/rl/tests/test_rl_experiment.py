@@ -8,7 +8,7 @@ import pytest
 
 from codeprm.rl.experiment import ARMS, run_config
 from codeprm.rl.report import summarise
-from codeprm.rl.stats import bootstrap_diff_ci, bootstrap_mean_ci
+from codeprm.stats import hierarchical_ci as bootstrap_mean_ci, hierarchical_diff_ci as bootstrap_diff_ci
 
 
 def write_evals(run_dir, points, metrics=True):
