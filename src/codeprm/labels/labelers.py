@@ -96,11 +96,25 @@ class _RolloutLabeler(Labeler):
         passing = [split_lines(s) for s, v in zip(others, verdicts) if v is not None and v.passed]
         return sibling_evidence(row.lines, scored, passing)
 
+    prefetch = False  # methods that probe every step generate them in one batched call (after f(0))
+
+    def _prefetch(self, problem: Problem, row: LineLabels, scored: list[int]) -> None:
+        """Generate every step's rollouts in one batch once f(0) > 0 (a probe of the empty prefix alone
+        first, so a response beyond the policy costs what it would cost unbatched)."""
+        if not self.prefetch or len(scored) < 2:
+            return
+        empty = self.prober.probe(problem, "")
+        row.fresh_rollouts += empty.fresh_rollouts  # the oracle's own f(0) then comes from the cache
+        if not empty.passes:
+            return
+        row.fresh_rollouts += self.prober.prefetch(problem, [prefix_text(row.lines, i + 1) for i in scored[:-1]])
+
     def _label(self, problem: Problem, row: LineLabels, scored: list[int], siblings: Sequence[str] = ()) -> None:
         if row.passed:  # a passing program: every line is on track, no probe needed
             for i in scored:
                 row.labels[i] = 1.0
             return
+        self._prefetch(problem, row, scored)
         f = self._oracle(problem, row.lines, scored, row, soft=False)
         result = self.search(f, len(scored), self._known_good(problem, row, scored, siblings), not row.truncated)
         self._apply(row, scored, result)
@@ -131,6 +145,7 @@ class LinearLabeler(_RolloutLabeler):
 
     method = "linear"
     search = staticmethod(linear_first_error)
+    prefetch = True
 
 
 class MCLabeler(_RolloutLabeler):
@@ -139,8 +154,10 @@ class MCLabeler(_RolloutLabeler):
     responses are probed too (their soft values say how safe each line was)."""
 
     method = "mc"
+    prefetch = True
 
     def _label(self, problem: Problem, row: LineLabels, scored: list[int], siblings: Sequence[str] = ()) -> None:
+        self._prefetch(problem, row, scored)
         result = mc_values(self._oracle(problem, row.lines, scored, row, soft=True), len(scored), row.passed)
         self._apply(row, scored, result)
         if result.beyond_policy:

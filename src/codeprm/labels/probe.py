@@ -129,14 +129,37 @@ class Prober:
         self.cache = cache
         self.sampling = sampling
 
-    def rollouts(self, problem: Problem, prefix: str) -> tuple[list[str | None], int]:
-        """K continuations of ``prompt_for(problem) + prefix`` (None: a sample that did not start a new
-        line, from a backend that can only reject) and how many were freshly generated."""
+    def _key(self, problem: Problem, prefix: str) -> tuple[str, str, int, list[str]]:
         s = self.sampling
         prompt = self.policy.prompt_for(problem) + prefix
         stop = list(self.policy.default_stop(problem))
         seed = derive_seed(s.seed, "rollout", problem.id, prefix)
         key = content_key("rollout", PROBE_VERSION, self.policy_id, prompt, s.k, s.temperature, s.top_p, s.max_new_tokens, stop, seed)
+        return key, prompt, seed, stop
+
+    def prefetch(self, problem: Problem, prefixes: list[str]) -> int:
+        """Generate the rollouts of every uncached non-empty prefix in one batched call (each prefix keeps
+        its own seed, so the samples are those a probe of it alone would draw); returns how many."""
+        todo = {}
+        for prefix in prefixes:
+            if prefix:
+                key, prompt, seed, stop = self._key(problem, prefix)
+                if key not in todo and self.cache.get_rollouts(key) is None:
+                    todo[key] = (prompt, seed)
+        if not todo:
+            return 0
+        s = self.sampling
+        batches = self.policy.continue_lines([p for p, _ in todo.values()], n=s.k, temperature=s.temperature, top_p=s.top_p,
+                                             max_new_tokens=s.max_new_tokens, stop=stop, seed=[sd for _, sd in todo.values()])
+        for key, completions in zip(todo, batches):
+            self.cache.put_rollouts(key, [None if c.meta.get("new_line") is False else c.text for c in completions])
+        return s.k * len(todo)
+
+    def rollouts(self, problem: Problem, prefix: str) -> tuple[list[str | None], int]:
+        """K continuations of ``prompt_for(problem) + prefix`` (None: a sample that did not start a new
+        line, from a backend that can only reject) and how many were freshly generated."""
+        s = self.sampling
+        key, prompt, seed, stop = self._key(problem, prefix)
         texts = self.cache.get_rollouts(key)
         if texts is not None:
             return texts, 0

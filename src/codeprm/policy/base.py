@@ -60,7 +60,7 @@ class Policy(ABC):
         top_p: float = 1.0,
         max_new_tokens: int = 256,
         stop: Sequence[str] | None = None,
-        seed: int | None = None,
+        seed: int | Sequence[int] | None = None,
         rounds: int = 4,
     ) -> list[list[Completion]]:
         """``n`` continuations of each context, which ends at the end of a line *without* its newline;
@@ -71,7 +71,10 @@ class Policy(ABC):
         sampling: the exact conditional distribution), resampling the others up to ``rounds`` times; a
         sample that never did comes back with ``meta["new_line"] = False`` and the caller must not judge
         it as a continuation of the prefix. Token-level backends (``HFPolicy``) override this with token
-        healing, which needs no rejection."""
+        healing, which needs no rejection. A list of seeds gives each context its own (the samples a
+        one-context call with that seed would give)."""
+        if isinstance(seed, (list, tuple)):
+            return [self.continue_lines([c], n, temperature, top_p, max_new_tokens, stop, s, rounds)[0] for c, s in zip(contexts, seed)]
         out: list[list[Completion | None]] = [[None] * n for _ in contexts]
         for r in range(max(1, rounds)):
             todo = [(p, i) for p in range(len(contexts)) for i in range(n) if out[p][i] is None]

@@ -166,7 +166,7 @@ class HFPolicy(Policy):
         return self._generate(encoded, [""] * len(prompts), n, temperature, top_p, max_new_tokens, stop, seed, return_logprobs)
 
     def continue_lines(self, contexts: Sequence[str], n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
-                       max_new_tokens: int = 256, stop: Sequence[str] | None = None, seed: int | None = None,
+                       max_new_tokens: int = 256, stop: Sequence[str] | None = None, seed: int | Sequence[int] | None = None,
                        rounds: int = 4) -> list[list[Completion]]:
         """Continuations that start a new line, by token healing and a masked first step (see
         ``codeprm.policy.heal``): the context's last token is regenerated, constrained to spell its text
@@ -192,6 +192,9 @@ class HFPolicy(Policy):
         prompts = encoded
         if seed is None:  # drawn from torch's global RNG, so torch.manual_seed also makes calls repeatable
             seed = int(torch.randint(0, 2**62, (1,)).item())
+        # A list gives each prompt its own seed: the same samples as a one-prompt call with that seed, so
+        # callers can batch prompts whose samples must not depend on the batch (label probes).
+        seeds = list(seed) if isinstance(seed, (list, tuple)) else None
         sampling = temperature > 0
         # Rows sorted by prompt length so a chunk wastes little padding; results go back by index.
         order = sorted(((p, s) for p in range(len(prompts)) for s in range(n)), key=lambda ps: (len(encoded[ps[0]]), ps))
@@ -201,7 +204,7 @@ class HFPolicy(Policy):
             for p, s in order[start : start + self.config.batch_size]:
                 generator = None
                 if sampling:
-                    generator = torch.Generator(device=self.device).manual_seed(row_seed(seed, p, s))
+                    generator = torch.Generator(device=self.device).manual_seed(row_seed(seeds[p], 0, s) if seeds else row_seed(seed, p, s))
                 skip = max(0, len(required[p]) - 1)  # the heal text, regenerated but not returned
                 rows.append(_Row(p, s, generator, required=required[p], skip=skip))
             self._decode_chunk(rows, encoded, temperature, top_p, max_new_tokens, stops, return_logprobs)

@@ -72,44 +72,43 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
     @prm_app.command("train")
     def train_command(
-        data: Path = typer.Option(..., "--data", help="label export directory from 'codeprm label' (or its labels.jsonl/.parquet)"),
-        base: str = typer.Option(..., "--base", help="backbone: tiny | embedded | hf:DIR | a Hugging Face model directory"),
-        out: Path = typer.Option(..., "--out", help="output directory (model, checkpoint/, tb/); rerun to resume"),
-        mode: str = typer.Option("prm", "--mode", help="prm (line labels) | orm (program pass/fail, the baseline)"),
-        loss: str = typer.Option("bce", "--loss", help="mse | bce"),
-        lora: bool = typer.Option(False, "--lora/--full", help="LoRA adapters or full fine-tuning"),
-        lora_r: int = typer.Option(16, "--lora-r", help="LoRA rank"),
-        epochs: int = typer.Option(4, "--epochs", help="maximum epochs"),
-        lr: float = typer.Option(1e-4, "--lr", help="learning rate"),
-        batch_size: int = typer.Option(8, "--batch-size", help="texts per step"),
-        val_frac: float = typer.Option(0.1, "--val-frac", help="fraction of problems held out for validation"),
-        patience: int = typer.Option(2, "--patience", help="epochs without better validation loss before stopping"),
-        max_length: int = typer.Option(1024, "--max-length", help="tokens read per text"),
-        seed: int = typer.Option(0, "--seed"),
-        balance: bool = typer.Option(True, "--balance/--no-balance", help="weight correct and wrong lines equally in the loss"),
-        threads: int = typer.Option(1, "--threads", help="torch CPU threads"),
-        restart: bool = typer.Option(False, "--restart", help="ignore OUT's checkpoint and train from the base"),
+        config_path: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of TrainConfig fields; flags override it"),
+        data: Optional[Path] = typer.Option(None, "--data", help="label export directory from 'codeprm label' (or its labels.jsonl/.parquet)"),
+        base: Optional[str] = typer.Option(None, "--base", help="backbone: tiny | embedded | hf:DIR | a Hugging Face model directory"),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="output directory (model, checkpoint/, tb/); rerun to resume"),
+        mode: Optional[str] = typer.Option(None, "--mode", help="prm (line labels, default) | orm (program pass/fail, the baseline)"),
+        loss: Optional[str] = typer.Option(None, "--loss", help="bce (default) | mse"),
+        lora: Optional[bool] = typer.Option(None, "--lora/--full", help="LoRA adapters or full fine-tuning (default)"),
+        lora_rank: Optional[int] = typer.Option(None, "--lora-rank", help="LoRA rank (default 16; alpha defaults to twice it)"),
+        epochs: Optional[int] = typer.Option(None, "--epochs", help="maximum epochs (default 4)"),
+        lr: Optional[float] = typer.Option(None, "--lr", help="learning rate (default 1e-4)"),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", help="texts per step (default 8)"),
+        val_frac: Optional[float] = typer.Option(None, "--val-frac", help="fraction of problems held out for validation"),
+        patience: Optional[int] = typer.Option(None, "--patience", help="epochs without better validation loss before stopping"),
+        max_length: Optional[int] = typer.Option(None, "--max-length", help="tokens read per text (default 1024)"),
+        seed: Optional[int] = typer.Option(None, "--seed"),
+        balance: Optional[bool] = typer.Option(None, "--balance/--no-balance", help="weight correct and wrong lines equally in the loss"),
+        threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads"),
+        resume: bool = typer.Option(True, "--resume/--no-resume", help="continue from OUT's checkpoint (default) or train from the base"),
+        sets: list[str] = typer.Option([], "--set", help="KEY=VALUE override of any TrainConfig field (repeatable)"),
     ) -> None:
         """Train a PRM (or, with --mode orm, the outcome-model baseline) on label rows."""
-        from pydantic import ValidationError
-
+        from codeprm.config import build_from_cli
         from codeprm.prm.train import TrainConfig, train
 
+        flags = dict(data=str(data) if data else None, base=base, out=str(out) if out else None, mode=mode, loss=loss, lora=lora,
+                     lora_rank=lora_rank, lora_alpha=2 * lora_rank if lora_rank else None, epochs=epochs, lr=lr,
+                     batch_size=batch_size, val_frac=val_frac, patience=patience, max_length=max_length, seed=seed,
+                     balance=balance, threads=threads)
+        config = build_from_cli(TrainConfig, config_path, flags, sets)
         try:
-            config = TrainConfig(data=str(data), base=base, out=str(out), mode=mode, loss=loss, lora=lora, lora_r=lora_r,
-                                 lora_alpha=2 * lora_r, epochs=epochs, lr=lr, batch_size=batch_size, val_frac=val_frac,
-                                 patience=patience, max_length=max_length, seed=seed, balance=balance, threads=threads)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            raise CodeprmError(f"option '--{str(err['loc'][0]).replace('_', '-')}': {err['msg']}") from None
-        try:
-            result = train(config, restart=restart)
+            result = train(config, restart=not resume)
         except KeyboardInterrupt:
-            Console(stderr=True).print(f"interrupted; rerun the same command to resume from {out}/checkpoint")
+            Console(stderr=True).print(f"interrupted; rerun the same command to resume from {config.out}/checkpoint")
             raise typer.Exit(130) from None
         state = result.state
-        Console().print(f"{config.mode.upper()} saved to {out} (best epoch {state.best_epoch}, val loss {state.best_val_loss:.4f}); "
-                        f"TensorBoard: tensorboard --logdir {out / 'tb'}")
+        Console().print(f"{config.mode.upper()} saved to {config.out} (best epoch {state.best_epoch}, val loss {state.best_val_loss:.4f}); "
+                        f"TensorBoard: tensorboard --logdir {Path(config.out) / 'tb'}")
 
     @prm_app.command("score")
     def score_command(
@@ -142,20 +141,26 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     @prm_app.command("eval")
     def eval_command(
         model: Path = typer.Option(..., "--model", help="PRM directory"),
-        data: Path = typer.Option(..., "--data", help="held-out label export (N samples per problem, with pass/fail)"),
+        data: Path = typer.Option(..., "--data", help="held-out label export (several samples per problem, with pass/fail)"),
         orm: Optional[Path] = typer.Option(None, "--orm", help="ORM directory ('codeprm prm train --mode orm'), the baseline"),
-        n: Optional[int] = typer.Option(None, "-n", help="candidates per problem for best-of-N (default: the usual samples per problem)"),
+        samples: Optional[int] = typer.Option(None, "--samples", "-n", help="samples per problem in the candidate pool (default: the usual count in the data)"),
+        candidates: int = typer.Option(8, "--candidates", help="N of best-of-N, averaged exactly over every N-subset of the pool"),
+        execute: bool = typer.Option(True, "--execute/--no-execute", help="also rank by the public example test in the prompt (PRM + execution)"),
         batch_size: int = typer.Option(8, "--batch-size"),
         threads: int = typer.Option(1, "--threads", help="torch CPU threads"),
+        seed: int = typer.Option(0, "--seed", help="seed of the bootstrap resampling"),
         json_path: Optional[Path] = typer.Option(None, "--json", help="write the metrics here"),
     ) -> None:
-        """Line AUROC, first-error accuracy and best-of-N pass@1 (PRM min/mean vs ORM, random, oracle)."""
+        """Line AUROC, first-error accuracy and best-of-N pass@1 (PRM min/last/mean vs ORM, random, oracle,
+        with and without execution on the public example), with paired bootstrap 95% intervals."""
         from codeprm.prm.data import load_label_rows
         from codeprm.prm.evaluation import evaluate_reward_models
         from codeprm.prm.model import load_reward_model
 
-        if n is not None and n < 1:
-            raise CodeprmError("-n must be at least 1")
+        if samples is not None and samples < 1:
+            raise CodeprmError("--samples must be at least 1")
+        if candidates < 1:
+            raise CodeprmError("--candidates must be at least 1")
         if threads < 1:
             raise CodeprmError("--threads must be at least 1")
         import torch
@@ -164,13 +169,35 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         rows = load_label_rows(data)
         prm = load_reward_model(model, mode="prm")
         orm_model = load_reward_model(orm, mode="orm") if orm is not None else None
-        result = evaluate_reward_models(prm, rows, orm_model, n=n, batch_size=batch_size)
-        table = Table(title=f"reward model on {data} ({result['problems']} problems, best-of-{result['n']})")
-        table.add_column("metric")
-        table.add_column("value", justify="right")
-        for key, value in result.items():
-            table.add_row(key, "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value))
+        public = None
+        if execute:
+            from codeprm.prm.selection import public_test_results
+            from codeprm.sandbox import Sandbox
+
+            with Sandbox() as sandbox:
+                public = public_test_results(rows, sandbox)
+            if all(p is None for p in public):
+                public = None  # no prompt shows an example: nothing to execute
+            else:
+                public = [bool(p) for p in public]
+        result = evaluate_reward_models(prm, rows, orm_model, n=samples, batch_size=batch_size, candidates=candidates,
+                                        public=public, seed=seed)
+        table = Table(title=f"reward model on {data} ({result['problems']} problems, best-of-{result['candidates']} "
+                            f"from {result['samples_per_problem']})")
+        for name in ("selector", "pass@1", "minus random", "95% CI", "gap closed"):
+            table.add_column(name, justify="right")
+        for name, m in result["methods"].items():
+            ci = m["minus_random_ci95"]
+            table.add_row(name, f"{m['pass1']:.3f}", f"{m['minus_random']:+.3f}", f"[{ci[0]:+.3f}, {ci[1]:+.3f}]",
+                          "-" if m["gap_closed"] is None else f"{m['gap_closed']:.2f}")
+        for name in ("random", "oracle"):
+            key = f"bon_pass1_{name}"
+            table.add_row(name, "-" if result[key] is None else f"{result[key]:.3f}", "", "", "")
         Console().print(table)
+        if "prm_minus_orm" in result:
+            lo, hi = result["prm_minus_orm_ci95"]
+            Console().print(f"{result['best_prm_signal']} - ORM: {result['prm_minus_orm']:+.3f} (95% CI [{lo:+.3f}, {hi:+.3f}]); "
+                            f"line AUROC {result['line_auroc']}, first-error accuracy {result['first_error_accuracy']}")
         if json_path is not None:
             json_path.parent.mkdir(parents=True, exist_ok=True)
             json_path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

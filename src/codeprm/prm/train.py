@@ -19,10 +19,11 @@ from typing import Literal, Sequence
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field
+from pydantic import Field
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from codeprm.config import StrictModel
 from codeprm.errors import CodeprmError
 from codeprm.prm.data import LabelRow, label_format, line_target, load_label_rows, outcome_target, split_by_problem
 from codeprm.prm.metrics import auroc
@@ -32,15 +33,15 @@ from codeprm.prm.positions import Encoded
 CHECKPOINT = Path("checkpoint") / "last.pt"
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(StrictModel):
     data: str = Field(description="label export directory from 'codeprm label' (or its labels.jsonl/.parquet)")
     base: str = Field(description="backbone: tiny, embedded, hf:DIR or a Hugging Face model directory")
     out: str = Field(description="output directory: the best model (save_pretrained layout), checkpoint/, tb/")
     mode: Literal["prm", "orm"] = Field(default="prm", description="prm: line labels; orm: the program's pass/fail (baseline)")
     loss: Literal["mse", "bce"] = Field(default="bce", description="mse regression on [-1, 1] targets, or bce classification")
     lora: bool = Field(default=False, description="train LoRA adapters instead of every backbone weight (large bases)")
-    lora_r: int = Field(default=16, ge=1, description="LoRA rank")
-    lora_alpha: int = Field(default=32, ge=1, description="LoRA scaling numerator (scale = alpha / r)")
+    lora_rank: int = Field(default=16, ge=1, description="LoRA rank (with lora on)")
+    lora_alpha: int = Field(default=32, ge=1, description="LoRA scaling numerator (scale = alpha / rank)")
     epochs: int = Field(default=4, ge=1, description="maximum epochs")
     lr: float = Field(default=1e-4, gt=0, description="AdamW learning rate (the head uses the same)")
     weight_decay: float = Field(default=0.0, ge=0, description="AdamW weight decay")
@@ -58,7 +59,7 @@ class TrainConfig(BaseModel):
 
     def identity(self) -> dict:
         """Fields that must match to resume a checkpoint (epochs and patience may change)."""
-        fields = {"base", "mode", "loss", "lora", "lora_r", "lora_alpha", "lr", "weight_decay", "batch_size",
+        fields = {"base", "mode", "loss", "lora", "lora_rank", "lora_alpha", "lr", "weight_decay", "batch_size",
                   "val_frac", "max_length", "seed", "balance"}
         return {"data": str(Path(self.data).resolve()), **self.model_dump(include=fields)}
 
@@ -232,7 +233,7 @@ def train(config: TrainConfig, restart: bool = False, progress: bool = True, con
     max_length = min(config.max_length, getattr(backbone.config, "max_position_embeddings", None) or config.max_length)
     prm_config = PRMConfig(mode=config.mode, loss=config.loss, base_model=config.base, max_length=max_length,
                            label_format="outcome" if config.mode == "orm" else label_format(rows))
-    model = ProcessRewardModel.from_backbone(backbone, tokenizer, prm_config, lora_r=config.lora_r if config.lora else None,
+    model = ProcessRewardModel.from_backbone(backbone, tokenizer, prm_config, lora_r=config.lora_rank if config.lora else None,
                                              lora_alpha=config.lora_alpha)
     model.to(device=_device(config.device), dtype=torch.float32)
     train_examples = build_examples(model, train_rows)
@@ -250,7 +251,7 @@ def train(config: TrainConfig, restart: bool = False, progress: bool = True, con
         console.print(f"resuming {out} after epoch {state.epoch} (best val loss {state.best_val_loss:.4f} at epoch {state.best_epoch})")
     console.print(f"{config.mode.upper()} on {config.base}: {len(train_examples)} train texts ({len(train_rows)} rows), "
                   f"{len(val_examples)} validation texts ({len(val_rows)} rows), loss {config.loss}, "
-                  f"{'LoRA r=' + str(config.lora_r) if config.lora else 'full fine-tuning'}"
+                  f"{'LoRA rank ' + str(config.lora_rank) if config.lora else 'full fine-tuning'}"
                   f"{f', class weights correct {weights[0]:.2f} / wrong {weights[1]:.2f}' if weights else ''}")
     writer = SummaryWriter(log_dir=str(out / "tb"), purge_step=state.global_step + 1 if resumed_from else None)
     try:

@@ -47,6 +47,14 @@ def test_continue_lines_starts_every_continuation_on_a_new_line(tiny_policy):
     assert [[c.text for c in s] for s in again] == [[c.text for c in s] for s in out]  # seeded
 
 
+def test_per_context_seeds_give_the_samples_of_a_call_alone(tiny_policy):
+    contexts = _line_end_contexts(CODE)[:3]
+    kw = dict(n=2, temperature=1.0, max_new_tokens=5)
+    together = tiny_policy.continue_lines(contexts, seed=[11, 12, 13], **kw)
+    alone = [tiny_policy.continue_lines([c], seed=s, **kw)[0] for c, s in zip(contexts, [11, 12, 13])]
+    assert [[c.text for c in x] for x in together] == [[c.text for c in x] for x in alone]
+
+
 class _NoNewlineTokenizer:
     all_special_ids: list[int] = []
 

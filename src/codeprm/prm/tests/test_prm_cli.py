@@ -41,8 +41,11 @@ def test_eval_writes_the_issue_keys(trained):
     assert result.exit_code == 0, result.output
     metrics = json.loads((root / "eval.json").read_text())
     for key in ("line_auroc", "first_error_accuracy", "bon_pass1_prm_min", "bon_pass1_prm_mean", "bon_pass1_orm",
-                "bon_pass1_random", "bon_pass1_oracle", "n"):
+                "bon_pass1_random", "bon_pass1_oracle", "n", "gap_closed", "prm_minus_orm", "prm_minus_orm_ci95", "problems", "methods"):
         assert key in metrics, key
+    lo, hi = metrics["prm_minus_orm_ci95"]
+    assert lo <= metrics["prm_minus_orm"] <= hi
+    assert {"prm_min", "prm_last", "prm_mean", "orm"} <= set(metrics["methods"])
     assert metrics["n"] == 4 and metrics["problems"] == 4
     assert metrics["bon_pass1_random"] == 0.5 and metrics["bon_pass1_oracle"] == 1.0
     assert 0.0 <= metrics["line_auroc"] <= 1.0 and 0.0 <= metrics["bon_pass1_orm"] <= 1.0
