@@ -101,6 +101,7 @@ def run_bench(config: SelectBenchConfig, progress=None) -> dict:
         with Sandbox() as sandbox:
             matrices, cost = build_matrices(problems, completions, tests, sandbox, cache, limits, progress)
             ref_matrices, ref_cost = build_matrices(problems, references, tests, sandbox, cache, limits)
+        fills = cache.fills()
     finally:
         cache.close()
     extras = load_scores(config.scores)
@@ -130,7 +131,11 @@ def run_bench(config: SelectBenchConfig, progress=None) -> dict:
         "tables": {n: {m: {k: v for k, v in row.items() if k != "per_problem"} for m, row in t.items()} for n, t in tables.items()},
         "b4_sensitivity": sensitivity,
         "test_quality": _test_quality(matrices, ref_matrices),
-        "cost": {"matrix": cost.as_dict(), "references": ref_cost.as_dict(), "total_seconds": round(time.monotonic() - start, 1)},
+        "cost": {"this_run": {"samples": cost.as_dict(), "references": ref_cost.as_dict(),
+                              "total_seconds": round(time.monotonic() - start, 1)},
+                 "cache_fills": fills,  # every run that executed cells into this cache, in order
+                 "cache_fill_total": {key: round(sum(f.get(key, 0) for f in fills), 1)
+                                      for key in ("runs", "cells", "seconds", "timeouts", "skipped")}},
         "not_measured": [] if extras else ["prm, orm, b4+prm, codet+prm: no reward-model scores given (--scores FILE)"],
         "config": config.model_dump(),
     }

@@ -119,6 +119,7 @@ class Cache:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), check_same_thread=False)
             self._db.execute("CREATE TABLE IF NOT EXISTS cells (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            self._db.execute("CREATE TABLE IF NOT EXISTS fills (at REAL, cost TEXT NOT NULL)")
             self._db.commit()
         self._memory: dict[str, dict] = {}
 
@@ -138,6 +139,21 @@ class Cache:
             with self._lock:
                 self._db.executemany("INSERT OR REPLACE INTO cells VALUES (?, ?)", [(k, json.dumps(v)) for k, v in items])
                 self._db.commit()
+
+    def record_fill(self, cost: dict) -> None:
+        """Remember what filling cells cost, so a later cached run can still report it."""
+        if self._db is not None:
+            import time
+
+            with self._lock:
+                self._db.execute("INSERT INTO fills VALUES (?, ?)", (time.time(), json.dumps(cost)))
+                self._db.commit()
+
+    def fills(self) -> list[dict]:
+        if self._db is None:
+            return []
+        with self._lock:
+            return [json.loads(row[0]) for row in self._db.execute("SELECT cost FROM fills ORDER BY at")]
 
     def close(self) -> None:
         if self._db is not None:

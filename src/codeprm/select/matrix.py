@@ -133,6 +133,8 @@ def build_matrices(problems: list[Problem], completions: dict[str, list[str]], t
         if progress:
             progress(done, total)
     cost.seconds = time.monotonic() - start
+    if cost.cells:
+        cache.record_fill(cost.as_dict())
 
     matrices = []
     for problem, programs, rows, suite in plan:
