@@ -59,8 +59,14 @@ def select(config: SelectConfig, out: Path | None = None, progress=None) -> dict
     for line in samples.errors + (generated.errors if generated else []):
         print(f"skipped: {line}")
     problems = [p for p in problems if p.id in samples.completions][: config.limit]
-    tests = {p.id: parse_generations(generated.completions.get(p.id, []), p.entry_point or "").tests
-             for p in problems} if generated else {}
+    tests, dropped = {}, {"unparsed": 0, "not_call": 0}
+    for p in problems if generated else []:
+        parsed = parse_generations(generated.completions.get(p.id, []), p.entry_point or "")
+        tests[p.id] = parsed.tests
+        dropped = {k: dropped[k] + getattr(parsed, k) for k in dropped}
+    if any(dropped.values()):
+        print(f"{config.tests}: {dropped['unparsed']} assert lines do not parse (cut off, not Python) and "
+              f"{dropped['not_call']} are not f(literals) == literal; they are left out, the rest are used")
     extras = load_scores(config.scores)
     missing = [name for name in ("prm", "orm") if name in wanted and not all(name in extras.get(p.id, {}) for p in problems)]
     if missing:
