@@ -28,4 +28,5 @@ def program_text(problem: Problem, completion: str, keep: str = "") -> str:
     """The program that runs for ``completion`` of ``problem``."""
     if problem.style == "completion":
         return problem.prompt + judged_completion(problem, completion, keep)
-    return extract_code(completion, problem.entry_point, problem.prompt)
+    # an instruct answer is the whole program, even when the prompt shows code: never a continuation
+    return extract_code(completion, problem.entry_point)

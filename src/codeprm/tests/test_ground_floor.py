@@ -95,6 +95,12 @@ def test_eval_labels_and_rl_judge_the_same_program(problem, completion, tmp_path
     assert eval_box.programs == label_box.programs == rl_box.programs == [expected]
 
 
+def test_instruct_answer_is_the_whole_program_even_when_the_prompt_is_code():
+    problem = INSTRUCT.model_copy(update={"prompt": "def inc(x):\n"})
+    program = program_text(problem, "```python\ndef inc(x):\n    return x + 1\n```")
+    assert program == "def inc(x):\n    return x + 1\n"
+
+
 def test_program_rule_keeps_a_probed_prefix():
     """A cut that would reach into the probed prefix judges the text as written instead."""
     prefix = "    return x + 1\n"
