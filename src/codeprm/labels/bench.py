@@ -200,7 +200,8 @@ def run_label_bench(config: LabelBenchConfig, policy: Any = None, sandbox: Any =
             task = progress.add_task("responses", total=sum(len(ps) for ps in suites.values()) * config.samples + n_injected)
             for suite, problems in suites.items():
                 for problem in problems:
-                    key = content_key("responses", config.policy, policy.prompt_for(problem), config.identity())
+                    job = LabelConfig(**{k: getattr(config, k) for k in LabelConfig.model_fields})  # the bench's own fields aside
+                    key = content_key("responses", config.policy, policy.prompt_for(problem), job.identity())
                     responses = cache.get_rollouts(key)  # the cache file makes an interrupted bench cheap to rerun
                     if responses is None:
                         responses = [list(r) for r in sample_responses(policy, problem, config)]
