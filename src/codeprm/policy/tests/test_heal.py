@@ -141,3 +141,24 @@ def test_embedded_smollm2_continues_correct_prefixes():
     ends, old, prefix_rate, empty_rate = check_probes(policy, problems, k=2, max_new_tokens=160)
     assert len(ends) > 20 and max(ends) < 0.01
     assert empty_rate > 0 and prefix_rate >= 0.75 * empty_rate, (prefix_rate, empty_rate)
+
+
+def test_openai_policy_continues_by_rejection_and_flags_what_never_starts_a_line():
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from codeprm.policy.openai import OpenAIConfig, OpenAIPolicy
+    from codeprm.policy.tests.test_openai import FakeServer
+
+    handler = type("Handler", (FakeServer,), {"requests": [], "fail_next": []})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        policy = OpenAIPolicy(OpenAIConfig(base_url=f"http://127.0.0.1:{httpd.server_address[1]}", model="m"))
+        [samples] = policy.continue_lines(["def f():\n    x = 1"], n=2, temperature=0.8, seed=3, rounds=3)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    # the fake server never starts a new line: three rounds asked, every sample flagged (never judged)
+    assert len([r for r in handler.requests if r["path"] == "/v1/completions"]) == 3
+    assert [c.meta.get("new_line") for c in samples] == [False, False]
