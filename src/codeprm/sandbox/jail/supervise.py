@@ -282,13 +282,13 @@ def _fork() -> int:
 
 
 def _sweep_cgroup(state: isolation.State) -> bool:
-    """Kill whatever is left in the worker's cgroups; False when something survived."""
+    """Kill whatever is left in the worker's cgroups and reap it; False when something survived."""
     if not state.cgroup_dirs:
         return True
     for _ in range(200):
         pids = isolation.cgroup_pids(state)
         if not pids:
-            return True
+            return _wait_released(state)
         for other in pids:
             try:
                 os.kill(other, signal.SIGKILL)
@@ -296,7 +296,23 @@ def _sweep_cgroup(state: isolation.State) -> bool:
                 pass
         _reap_orphans()
         time.sleep(0.001)
-    return not isolation.cgroup_pids(state)
+    return not isolation.cgroup_pids(state) and _wait_released(state)
+
+
+def _wait_released(state: isolation.State) -> bool:
+    """A killed task leaves ``cgroup.procs`` before it has become a zombie and been reaped; ``pids.current``
+    counts it until it is released. Reap until only the zygote is counted (bounded)."""
+    path = state.cgroup_dirs.get("pids")
+    if not path:
+        _reap_orphans()
+        return True
+    for _ in range(2000):
+        _reap_orphans()
+        with open(os.path.join(path, "pids.current")) as fh:
+            if int(fh.read()) <= 1:
+                return True
+        time.sleep(0.0005)
+    return False
 
 
 def _reap_orphans() -> None:
