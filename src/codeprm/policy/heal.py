@@ -98,18 +98,46 @@ class Healer:
         return self._mask_cache[key].to(device)
 
 
+def _ends_block(text: str) -> bool:
+    """A token that opens a closing code fence (chat policies end their program with it)."""
+    return text.lstrip(" \t\n").startswith("`")
+
+
 @torch.inference_mode()
-def end_probabilities(policy, contexts: Sequence[str]) -> list[float]:
-    """For each context (ending at the end of a line, no newline), the probability that the program
-    ends right there: p(EOS) / (p(EOS) + p(tokens starting with a newline)) after the context's own
-    tokens. What ``continue_lines`` samples from at that point; the regression tests bound it."""
+def _next_probs(policy, ids: list[int]) -> torch.Tensor:
+    ids_t = torch.tensor([ids], device=policy.device)
+    return torch.softmax(policy.model(input_ids=ids_t).logits[0, -1].float(), dim=-1).cpu()
+
+
+def end_probabilities(policy, contexts: Sequence[str], top_whitespace: int = 3) -> list[float]:
+    """For each context (ending at the end of a line, no newline), the probability that the program ends
+    right there, given that the continuation leaves the line as it is (what ``continue_lines`` samples
+    from): EOS, a first token that starts a new line and opens the closing fence (chat policies), or a
+    whitespace-only newline token followed by a fence (the ``top_whitespace`` likeliest such tokens are
+    followed one step further), over the mass of EOS and all newline-starting tokens."""
     healer = Healer(policy.tokenizer, policy.name)
-    newline = torch.tensor([i for i, t in enumerate(healer.texts) if t.startswith(NEWLINE)])
+    texts = healer.texts
+    newline = [i for i, t in enumerate(texts) if t.startswith(NEWLINE)]
+    fence_now = torch.tensor([i for i in newline if _ends_block(texts[i])] or [0])
+    has_fence_now = any(_ends_block(texts[i]) for i in newline)
+    blank = torch.tensor([i for i in newline if not texts[i].strip()])
+    fence = torch.tensor([i for i, t in enumerate(texts) if _ends_block(t)])
     eos = torch.tensor(sorted(policy.eos_ids))
     out = []
     for context in contexts:
-        ids = torch.tensor([policy.encode(context)], device=policy.device)
-        probs = torch.softmax(policy.model(input_ids=ids).logits[0, -1].float(), dim=-1).cpu()
-        p_end = probs[eos].sum().item()
-        out.append(p_end / (p_end + probs[newline].sum().item()))
+        ids = policy.encode(context)
+        probs = _next_probs(policy, ids)
+        p_end = probs[eos].sum().item() + (probs[fence_now].sum().item() if has_fence_now else 0.0)
+        p_blank = probs[blank]
+        for j in torch.topk(p_blank, min(top_whitespace, len(blank))).indices.tolist():
+            token = int(blank[j])
+            p_end += probs[token].item() * _next_probs(policy, ids + [token])[fence].sum().item()
+        out.append(p_end / (probs[eos].sum().item() + probs[torch.tensor(newline)].sum().item()))
     return out
+
+
+def end_probabilities_after_bare_newline(policy, contexts: Sequence[str]) -> list[float]:
+    """p(EOS or a closing fence next | ``context + "\n"``): the old probe context, for contrast."""
+    texts = token_texts(policy.tokenizer)
+    ends = torch.tensor(sorted(policy.eos_ids) + [i for i, t in enumerate(texts) if _ends_block(t)])
+    return [_next_probs(policy, policy.encode(context + NEWLINE))[ends].sum().item() for context in contexts]

@@ -11,7 +11,7 @@ import torch
 
 from codeprm.errors import CodeprmError
 from codeprm.lines import scored_indices, split_lines
-from codeprm.policy.heal import Healer, allowed, consume, end_probabilities
+from codeprm.policy.heal import Healer, allowed, consume, end_probabilities, end_probabilities_after_bare_newline
 
 CODE = "def add(a, b):\n    c = a + b\n    if c > 0:\n        return c\n    return -c\n"
 
@@ -104,17 +104,6 @@ def check_probes(policy, problems, k: int, max_new_tokens: int):
     prefix_rate = sum(r.passed for r in results[: len(runs)]) / len(runs)
     empty_rate = sum(r.passed for r in results[len(runs):]) / len(runs_empty)
     return ends, old, prefix_rate, empty_rate
-
-
-@torch.inference_mode()
-def end_probabilities_after_bare_newline(policy, contexts):
-    """p(EOS) after ``context + "\\n"``: the old probe context, for contrast."""
-    eos = sorted(policy.eos_ids)
-    out = []
-    for context in contexts:
-        ids = torch.tensor([policy.encode(context + "\n")], device=policy.device)
-        out.append(torch.softmax(policy.model(input_ids=ids).logits[0, -1].float(), -1)[eos].sum().item())
-    return out
 
 
 def test_tiny_policy_continues_correct_prefixes():
