@@ -153,7 +153,10 @@ def _accuracy(rows: list[tuple[LineLabels, int]]) -> dict:
             continue
         exact.append(r.first_error == truth)
         near.append(abs(scored.index(r.first_error) - scored.index(truth)) <= 1)
+    hit = [e for e, (r, _) in zip(exact, rows) if r.first_error is not None]
+    near_hit = [e for e, (r, _) in zip(near, rows) if r.first_error is not None]
     return {"mutants": len(rows), "labeled": len(labeled), "exact": _share(exact), "within_one": _share(near),
+            "exact_of_labeled": _share(hit), "within_one_of_labeled": _share(near_hit),
             "beyond_policy": sum(r.beyond_policy for r, _ in rows),
             "rollouts_per_mutant": sum(r.rollouts for r, _ in rows) / len(rows) if rows else None}
 
@@ -251,11 +254,15 @@ def run_label_bench(config: LabelBenchConfig, policy: Any = None, sandbox: Any =
     acc = {name: _accuracy(rows) for name, rows in injected.items()}
     k_main = f"binary_k{max([k for k in config.injected_rollouts if k <= 8] or config.injected_rollouts)}"  # the goal: K <= 8
     report["injected"] = acc
-    report["injected_exact_accuracy"] = acc[k_main]["exact"] if acc[k_main]["mutants"] else None
-    report["injected_within_one_accuracy"] = acc[k_main]["within_one"] if acc[k_main]["mutants"] else None
+    # Accuracy of the labels binary search gives (mutants it labeled); unlabeled ones (f(0) = 0: the policy
+    # cannot solve the problem from scratch, so the paper's definition says nothing) are counted apart.
+    report["injected_exact_accuracy"] = acc[k_main]["exact_of_labeled"]
+    report["injected_within_one_accuracy"] = acc[k_main]["within_one_of_labeled"]
+    report["injected_labeled_share"] = _share([r.first_error is not None for r, _ in injected[k_main]])
+    report["injected_exact_accuracy_all_mutants"] = acc[k_main]["exact"]
     report["injected_rollouts_k"] = int(k_main.removeprefix("binary_k"))
     report["injected_k_needed"] = next((k for k in sorted(config.injected_rollouts)
-                                        if (acc[f"binary_k{k}"]["exact"] or 0) >= 0.70), None)
+                                        if (acc[f"binary_k{k}"]["exact_of_labeled"] or 0) >= 0.70), None)
     report["injected_skipped"] = injected_skipped
     report.update({"config": config.model_dump(), "skipped_infra": skipped, "sandbox_runs": judge.fresh_runs,
                    "wall_s": round(time.perf_counter() - started, 1), "records": records})

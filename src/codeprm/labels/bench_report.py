@@ -32,12 +32,13 @@ def print_report(report: dict, console: Console) -> None:
     console.print(f"with sibling evidence (not the paper's f): binary/linear {_fmt(ev['binary_over_linear'])}, agreement "
                   f"{_fmt(ev['first_error_agreement'], 3)}, first-line share {_fmt(ev['first_line_share'])}")
     inj = Table(title="first error vs an injected bug (ground truth)")
-    for name in ("method", "mutants", "labeled", "beyond policy", "exact", "within one", "rollouts/mutant"):
+    for name in ("method", "mutants", "labeled", "beyond policy", "exact (labeled)", "within one (labeled)", "exact (all)", "rollouts/mutant"):
         inj.add_column(name, justify="right")
     for name, a in report["injected"].items():
         inj.add_row(name + (" (by construction)" if name == "mutation" else ""), str(a["mutants"]), str(a["labeled"]),
-                    str(a["beyond_policy"]), _fmt(a["exact"]), _fmt(a["within_one"]), _fmt(a["rollouts_per_mutant"], 1))
+                    str(a["beyond_policy"]), _fmt(a["exact_of_labeled"]), _fmt(a["within_one_of_labeled"]), _fmt(a["exact"]),
+                    _fmt(a["rollouts_per_mutant"], 1))
     console.print(inj)
     console.print(f"injected, binary K={report['injected_rollouts_k']}: exact {_fmt(report['injected_exact_accuracy'])}, within one "
-                  f"{_fmt(report['injected_within_one_accuracy'])}; smallest K with exact >= 0.70: {report['injected_k_needed']}; "
+                  f"{_fmt(report['injected_within_one_accuracy'])} of the {_fmt(report['injected_labeled_share'])} share it labeled; smallest K with exact >= 0.70: {report['injected_k_needed']}; "
                   f"skipped {report['injected_skipped']}; infra-skipped responses {report['skipped_infra']}; {report['wall_s']} s")
