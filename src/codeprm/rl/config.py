@@ -31,7 +31,7 @@ class RewardConfig(StrictModel):
     line_transform: Literal["none", "clip", "pure_min"] = Field(
         "none", description="clip: min(r, 0), only penalties (reward-hacking guard); pure_min: PURE's min-form credit, softmax(-r/T)*r over the sample's lines (Cheng et al. 2025)")
     pure_temperature: float = Field(0.1, gt=0, le=10, description="T of the pure_min transform; small T approaches the minimum line reward")
-    mask_unexecuted_lines: bool = Field(False, description="StepCoder's FGO: no loss on tokens of lines the tests never executed (needs sandbox coverage)")
+    mask_unexecuted_lines: bool = Field(False, description="StepCoder's FGO: no loss on tokens of lines the tests never executed (needs coverage the verifier vouches for: Result.coverage_trusted; the sandbox's own coverage is untrusted, so with it nothing is masked)")
 
 
 class AlgorithmConfig(StrictModel):

@@ -154,7 +154,8 @@ def score_rollout(ro: Rollout, verifier: Verifier, line_scorer: LineScorer | Non
         result = results[b]
         line_rewards = None if line_scores is None else rw.line_rewards_from_scores(line_scores[b], result.passed, config.reward)
         executed = None
-        if config.reward.mask_unexecuted_lines and ro.problems[b].style == "completion":
+        # coverage traced inside the program can be forged: only a verifier that vouches for it masks
+        if config.reward.mask_unexecuted_lines and ro.problems[b].style == "completion" and result.coverage_trusted:
             executed = rw.executed_completion_lines(result.lines_executed, ro.problems[b].prompt, len(spans))
         s = rw.shape_sample(length, T, rw.outcome_reward(result, config.reward), spans, rw.line_end_tokens(char_ends, spans),
                             line_rewards, executed, char_ends)

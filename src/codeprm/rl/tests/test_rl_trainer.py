@@ -26,7 +26,7 @@ def toy_verifier(problems, programs, coverage=False):
         n = completion.count("a")
         lines = list(range(1, program.count("\n") + 2))[:2] if coverage else None  # pretend: only 2 lines ran
         out.append(Result(problem_id=problem.id, tests=[TestResult(status="pass" if n > k else "fail") for k in range(4)],
-                          lines_executed=lines))
+                          lines_executed=lines, coverage_trusted=coverage))
     return out
 
 
@@ -194,3 +194,16 @@ def test_real_sandbox_on_synth_one_step(tmp_path):
     assert step1["infra_errors"] == 0 and step1["pass_rate"] == 0.0
     assert step1["outcome"] <= 0.0  # random tokens: failures, mostly syntax errors (penalised)
     assert summary["final_eval_pass1"] == 0.0
+
+
+def test_untrusted_coverage_masks_nothing(tmp_path):
+    """A program can forge the lines it claims to have run, so coverage not vouched for never shapes the loss."""
+    from codeprm.rl.trainer import train
+
+    def forged(problems, programs, coverage=False):
+        return [r.model_copy(update={"coverage_trusted": False}) for r in toy_verifier(problems, programs, coverage)]
+
+    config = base_config(tmp_path, **{"steps": 1, "eval_every_steps": 0, "reward.mask_unexecuted_lines": True})
+    train(config, policy=make_policy(), verifier=forged, train_problems=PROBLEMS, eval_problems=PROBLEMS[:2])
+    rows = [json.loads(line) for line in (config.out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["loss_masked_share"] for r in rows if "reward" in r] == [0.0]
