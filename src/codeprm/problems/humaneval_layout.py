@@ -23,6 +23,7 @@ import json
 import logging
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,7 @@ def fit_reference(prompt: str, body: str) -> str:
     Leading tabs become four spaces; the lines up to the first statement at column 0 (a helper defined
     after the function) move to the prompt's indentation, keeping their relative indentation."""
     try:
-        compile(prompt + body, "<reference>", "exec")
+        _compile(prompt + body)
         return body
     except (IndentationError, TabError):
         pass
@@ -147,10 +148,16 @@ def fit_reference(prompt: str, body: str) -> str:
             fitted.append(indent + (line[base:] if own >= base else line.lstrip()))
     text = "".join(fitted + lines[end:])
     try:
-        compile(prompt + text, "<reference>", "exec")
+        _compile(prompt + text)
     except SyntaxError:
         return body
     return text
+
+
+def _compile(source: str) -> None:
+    with warnings.catch_warnings():  # the data's own invalid escapes are not ours to report
+        warnings.simplefilter("ignore")
+        compile(source, "<reference>", "exec")
 
 
 def _is_code(line: str) -> bool:
