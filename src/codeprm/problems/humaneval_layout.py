@@ -12,7 +12,8 @@ name, as MBPP's do) with literal arguments become trusted call tests, the rest a
 The reference is data, and in MBPP's copy it is indented with two spaces under a prompt indented with
 four, which Python rejects; such a reference is re-indented to the prompt's indentation (the text of
 each line is kept). Entry-point names are stripped of spaces, and standard-library modules the tests
-use without importing them are imported in ``test_setup``. Problems are ``completion`` style: the program is ``prompt + completion``.
+use without importing them are imported in ``test_setup``. Call tests compare numbers as the asserts'
+Python ``==`` did (``float_tolerance=0``: ``240 == 240.0``; the sandbox is strict otherwise). Problems are ``completion`` style: the program is ``prompt + completion``.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def layout_problem(row: Any, where: str, source: str = "humaneval-layout") -> Pr
         test_setup="\n".join(setup),
         style="completion",
         source=source,
+        float_tolerance=0.0,  # the tests were Python `==` asserts: 240 == 240.0, as the benchmark judged
     )
 
 
