@@ -9,17 +9,8 @@ import zlib
 import numpy as np
 
 from codeprm.select.matrix import ProblemMatrix
+from codeprm.stats import bootstrap_ci
 from codeprm.select.methods import METHODS, expected_pass
-
-
-def bootstrap_ci(values: np.ndarray, n_boot: int = 10_000, seed: int = 0) -> tuple[float, float]:
-    """Percentile 95% CI of the mean, resampling problems with replacement."""
-    values = np.asarray(values, dtype=float)
-    if values.size == 0:
-        return (0.0, 0.0)
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, values.size, size=(n_boot, values.size))].mean(axis=1)
-    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
 
 
 def subsets(n_samples: int, size: int | None, count: int, rng: np.random.Generator) -> list[np.ndarray | None]:
