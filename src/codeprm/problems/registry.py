@@ -37,7 +37,10 @@ def load_benchmark(name: str) -> list[Problem]:
         return read_jsonl(arg)
     if prefix not in _LOADERS:
         raise CodeprmError(f"unknown benchmark '{name}'; known: {', '.join(benchmark_names())}")
-    module, func = _LOADERS[prefix]
+    if prefix == "synth" and arg.partition("?")[0] == "long":  # the long suite (16-40 lines)
+        module, func = "codeprm.problems.synth_long", "load_long_suite"
+    else:
+        module, func = _LOADERS[prefix]
     loader: Callable[[str], list[Problem]] = getattr(importlib.import_module(module), func)
     problems = loader(arg)
     if not problems:

@@ -267,10 +267,6 @@ def _parse_int(name: str, text: str, lo: int, hi: int) -> int:
 
 def load_synth(arg: str = "") -> list[Problem]:
     """Problems of ``synth:SPLIT[?size=N&difficulty=A-B&seed=S]``; a bad option raises CodeprmError."""
-    if arg.partition("?")[0] == "long":  # the long suite (16-40 lines), see synth_long.py
-        from codeprm.problems.synth_long import load_long
-
-        return load_long(dict(parse_qsl(arg.partition("?")[2], keep_blank_values=True)))
     split, options = _parse_options(arg)
     size = _parse_int("size", options["size"], 1, 100000) if "size" in options else None
     seed = _parse_int("seed", options["seed"], 0, 2**31) if "seed" in options else None

@@ -12,7 +12,7 @@ compositions only (the tiny policy has seen their kind), difficulty 2-4 each.
 from __future__ import annotations
 
 import random
-from typing import Any
+from urllib.parse import parse_qsl
 
 from codeprm.errors import CodeprmError
 from codeprm.problems import synth
@@ -110,3 +110,8 @@ def load_long(options: dict[str, str]) -> list[Problem]:
     lo = synth._parse_int("parts", lo_text, 2, 6)
     hi = synth._parse_int("parts", hi_text, lo, 6) if hi_text else lo
     return generate_long(size, seed, (lo, hi))
+
+
+def load_long_suite(arg: str = "") -> list[Problem]:
+    """Problems of ``synth:long[?size=N&parts=A-B&seed=S]`` (``load_benchmark`` routes them here)."""
+    return load_long(dict(parse_qsl(arg.partition("?")[2], keep_blank_values=True)))
