@@ -25,6 +25,7 @@ from pathlib import Path
 
 from codeprm.errors import CodeprmError
 from codeprm.evaluate.passk import pass_at_k
+from codeprm.problems.jsonl import json_rows
 from codeprm.problems.model import Problem
 
 log = logging.getLogger(__name__)
@@ -53,20 +54,10 @@ def _layout(row: dict) -> str | None:
 
 def read_rows(path: Path) -> list[tuple[int, dict | None, str]]:
     """(line number, row or None, error) for every non-blank line."""
-    if not path.is_file():
+    if not Path(path).is_file():
         raise CodeprmError(f"samples file not found: {path}")
-    out = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                out.append((lineno, None, f"not valid JSON ({exc.msg})"))
-                continue
-            out.append((lineno, row, "") if isinstance(row, dict) else (lineno, None, "a row must be a JSON object"))
-    return out
+    return [(lineno, row, "") if isinstance(row, dict) else (lineno, None, error or "a row must be a JSON object")
+            for lineno, row, error in json_rows(path)]
 
 
 def load_samples(path: str | Path, problems: list[Problem]) -> ExternalSamples:

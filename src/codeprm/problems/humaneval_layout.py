@@ -19,8 +19,6 @@ Python ``==`` did (``float_tolerance=0``: ``240 == 240.0``; the sandbox is stric
 from __future__ import annotations
 
 import ast
-import gzip
-import json
 import logging
 import re
 import sys
@@ -31,6 +29,7 @@ from typing import Any
 from codeprm.errors import CodeprmError
 from codeprm.problems.asserts import convert_statements, segment
 from codeprm.problems.humaneval import load_humaneval
+from codeprm.problems.jsonl import read_json_rows
 from codeprm.problems.model import Problem
 
 log = logging.getLogger(__name__)
@@ -44,26 +43,6 @@ def load_humaneval_source(arg: str = "") -> list[Problem]:
     if _SELECTION.match(arg) and not Path(arg).is_file():
         return load_humaneval(arg)
     return load_humaneval_file(arg)
-
-
-def read_json_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a ``.jsonl``/``.jsonl.gz`` or ``.json`` (a list) file; a bad line names itself."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        text = fh.read()
-    if text.lstrip().startswith("["):
-        try:
-            return list(json.loads(text))
-        except json.JSONDecodeError as exc:
-            raise CodeprmError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    rows = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise CodeprmError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-    return rows
 
 
 def load_humaneval_file(arg: str) -> list[Problem]:

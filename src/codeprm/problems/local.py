@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from codeprm.errors import CodeprmError
+from codeprm.problems.jsonl import read_json_rows
 from codeprm.problems.model import Problem
 
 log = logging.getLogger("codeprm.problems.adapters")
@@ -59,7 +60,7 @@ def read_rows(path: Path, split: str | None = None) -> list[dict[str, Any]]:
         except Exception as exc:  # noqa: BLE001 - arrow could not unify the schema; JSON needs no schema
             if kind == "parquet":
                 raise CodeprmError(f"{path}: could not read parquet ({type(exc).__name__}: {str(exc)[:200]})") from None
-            return [row for f in files for row in _plain_json_rows(f)]
+            return [row for f in files for row in read_json_rows(f)]
     finally:
         if was_enabled:
             datasets.enable_progress_bars()
@@ -92,20 +93,6 @@ def _data_files(path: Path, split: str | None) -> list[Path]:
             raise CodeprmError(f"{path}: no data file has '{want}' in its name")
         files = chosen
     return files
-
-
-def _plain_json_rows(path: Path) -> list[dict[str, Any]]:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json" and text.lstrip().startswith("["):
-        return json.loads(text)
-    rows = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise CodeprmError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-    return rows
 
 
 def field(row: dict[str, Any], *names: str, where: str) -> Any:

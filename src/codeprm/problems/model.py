@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterable, Literal
 
@@ -90,22 +89,18 @@ class Problem(BaseModel):
 
 def read_jsonl(path: str | Path) -> list[Problem]:
     """Problems from a JSONL file in codeprm's schema; a bad row names its line and field."""
-    path = Path(path)
-    if not path.is_file():
+    from codeprm.problems.jsonl import json_rows
+
+    if not Path(path).is_file():
         raise CodeprmError(f"problem file not found: {path}")
     problems = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CodeprmError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            try:
-                problems.append(Problem.model_validate(row))
-            except ValidationError as exc:
-                raise CodeprmError(f"{path}:{lineno}: {describe_error(exc)}") from None
+    for lineno, row, error in json_rows(path):
+        if error:
+            raise CodeprmError(f"{path}:{lineno}: {error}")
+        try:
+            problems.append(Problem.model_validate(row))
+        except ValidationError as exc:
+            raise CodeprmError(f"{path}:{lineno}: {describe_error(exc)}") from None
     return problems
 
 
