@@ -15,7 +15,7 @@ from typing import Any, Callable
 from pydantic import Field
 
 from codeprm.config import StrictModel
-from codeprm.serve.bench import DATA, ServeBenchConfig, load_programs, verdict_of_result
+from codeprm.integrations.workload import DATA, load_programs, verdict_of_result
 
 
 class RayBenchConfig(StrictModel):
@@ -33,7 +33,7 @@ def run_ray_bench(cfg: RayBenchConfig, progress: Callable[[str], None] = lambda 
     from codeprm.sandbox import Sandbox
 
     progress("loading real samples")
-    programs = load_programs(ServeBenchConfig(samples_path=DATA, requests=cfg.samples, seed=cfg.seed))
+    programs = load_programs(DATA, cfg.samples, cfg.seed)
     problem = Problem(id="direct", prompt="", style="instruct", time_limit_s=cfg.run_timeout, memory_limit_mb=1024,
                       tests=[TestCase.stdio(stdin="", stdout="")])
     pairs = [(p, problem) for p in programs]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -28,8 +27,8 @@ from pydantic import Field
 
 from codeprm.config import StrictModel
 from codeprm.errors import CodeprmError
+from codeprm.integrations.workload import DATA, load_programs, verdict_of_result
 
-DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "humaneval_codegen16b_t0.8_n100_samples.jsonl"  # ../shared beside the repo
 
 
 class ServeBenchConfig(StrictModel):
@@ -41,39 +40,6 @@ class ServeBenchConfig(StrictModel):
     queue: int = Field(256, ge=0, le=100_000, description="server queue; the burst is sized to overflow it")
     run_timeout: float = Field(1.0, gt=0, le=60, description="CPU seconds per program (looping samples cost this)")
     seed: int = Field(0, description="which samples (a shuffled pick over problems and their 100 samples)")
-
-
-def load_programs(cfg: ServeBenchConfig) -> list[str]:
-    """``cfg.requests`` self-checking programs from real samples (deterministic for a seed)."""
-    from codeprm.problems import load_benchmark
-    from codeprm.programs import program_text
-
-    if not cfg.samples_path.is_file():
-        raise CodeprmError(f"real samples not found at {cfg.samples_path} (see /work/shared/data/README.md)")
-    rows = [json.loads(line) for line in cfg.samples_path.open(encoding="utf-8") if line.strip()]
-    problems = sorted(load_benchmark("humaneval"), key=lambda p: p.id)  # the file's lexicographic order
-    if len(rows) != len(problems):
-        raise CodeprmError(f"{cfg.samples_path} has {len(rows)} rows, HumanEval {len(problems)} problems")
-    pick = [(p, s) for p in range(len(rows)) for s in range(len(rows[p]["samples"]))]
-    random.Random(cfg.seed).shuffle(pick)
-    return [program_text(problems[p], rows[p]["samples"][s]) + "\n\n" + check_code(problems[p]) for p, s in pick[: cfg.requests]]
-
-
-def check_code(problem) -> str:
-    """Asserts over a problem's call tests (floats within 1e-6), so the program's exit code is its verdict."""
-    lines = ["def _same(a, b):", "    if isinstance(a, float) or isinstance(b, float):",
-             "        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and abs(a - b) <= 1e-6 * max(1.0, abs(b))",
-             "    return a == b", ""]
-    for t in problem.tests:
-        if t.kind == "call":
-            lines.append(f"assert _same({problem.entry_point}(*{t.args!r}, **{t.kwargs!r}), {t.expected!r})")
-    return "\n".join(lines) + "\n"
-
-
-def verdict_of_result(result) -> str:
-    """A direct Sandbox.run's verdict in /run_code's terms: exit 0, exit non-zero, timeout, or the limit hit."""
-    status = result.tests[0].status
-    return {"pass": "exit0", "fail": "exit0", "runtime_error": "exit!=0", "syntax_error": "exit!=0", "timeout": "timeout"}.get(status, status)
 
 
 def verdict_of_reply(reply: dict) -> str:
@@ -208,7 +174,7 @@ def run_serve_bench(cfg: ServeBenchConfig, progress: Callable[[str], None] = lam
     import httpx
 
     progress("loading real samples")
-    programs = load_programs(cfg)
+    programs = load_programs(cfg.samples_path, cfg.requests, cfg.seed)
     progress(f"direct Sandbox.run of {len(programs)} programs (baseline)")
     direct, direct_rate, runner_rate = direct_verdicts(programs, cfg)
     port = _free_port()
