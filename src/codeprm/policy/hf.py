@@ -24,8 +24,9 @@ from typing import Literal, Sequence
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from codeprm.config import StrictModel
 from codeprm.errors import CodeprmError
 from codeprm.policy.base import Completion, Policy
 from codeprm.policy.heal import consume
@@ -36,7 +37,7 @@ from codeprm.problems import Problem
 DEFAULT_SYSTEM_PROMPT = "You are an expert Python programmer. Answer with a single Python code block."
 
 
-class HFPolicyConfig(BaseModel):
+class HFPolicyConfig(StrictModel):
     """How an ``HFPolicy`` batches and prompts."""
 
     batch_size: int = Field(default=16, ge=1, description="rows (prompt x sample) decoded together; more rows, more tokens/s, more memory")
