@@ -14,7 +14,8 @@ from codeprm.labels.lines import is_neutral
 from codeprm.prm.data import LabelRow
 from codeprm.prm.metrics import aggregate, candidate_groups, line_metrics
 from codeprm.prm.model import ProcessRewardModel
-from codeprm.prm.selection import best_of_n_expected, oracle_expected, paired_bootstrap_ci
+from codeprm.prm.selection import best_of_n_expected, oracle_expected
+from codeprm.stats import paired_bootstrap_ci
 
 CHUNK = 64  # rows scored between progress updates
 

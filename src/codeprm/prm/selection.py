@@ -24,8 +24,6 @@ import re
 from math import comb
 from typing import Sequence
 
-import numpy as np
-
 from codeprm.problems import Problem, TestCase
 
 
@@ -52,17 +50,6 @@ def oracle_expected(passed: Sequence[bool], n: int) -> float:
     """Probability that a uniform n-subset holds a passing candidate."""
     m, c = len(passed), sum(bool(p) for p in passed)
     return 1.0 - comb(m - c, n) / comb(m, n)
-
-
-def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], resamples: int = 10000, seed: int = 0) -> tuple[float, float, float]:
-    """(mean of a - b, 2.5th and 97.5th percentile of the bootstrap mean difference), resampling problems."""
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if d.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, d.size, size=(resamples, d.size))
-    means = d[idx].mean(axis=1)
-    return float(d.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 _EXAMPLE = re.compile(r"^\s*>>> (\w+)\((.*)\)\s*$")

@@ -5,7 +5,8 @@ import random
 
 import pytest
 
-from codeprm.prm.selection import best_of_n_expected, oracle_expected, paired_bootstrap_ci, public_test
+from codeprm.prm.selection import best_of_n_expected, oracle_expected, public_test
+from codeprm.stats import paired_bootstrap_ci
 
 
 def _enumerate(scores, passed, n):
