@@ -27,6 +27,7 @@ import torch
 from pydantic import Field
 
 from codeprm.config import StrictModel
+from codeprm.device import resolve_placement
 from codeprm.errors import CodeprmError
 from codeprm.policy.base import Completion, Policy
 from codeprm.policy.heal import consume
@@ -49,9 +50,7 @@ class HFPolicyConfig(StrictModel):
 
 
 def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    return resolve_placement(device).device
 
 
 def row_seed(seed: int, prompt_index: int, sample_index: int) -> int:

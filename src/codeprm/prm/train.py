@@ -9,7 +9,6 @@ TensorBoard event files go to ``OUT/tb``.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import random
@@ -24,6 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from codeprm.config import StrictModel
+from codeprm.device import resolve_placement
 from codeprm.errors import CodeprmError
 from codeprm.prm.data import LabelRow, label_format, line_target, load_label_rows, outcome_target, split_by_problem
 from codeprm.prm.metrics import auroc
@@ -138,13 +138,12 @@ def batch_loss(model: ProcessRewardModel, batch: Sequence[Example], weights: tup
 
 
 def _device(name: str) -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else torch.device(name)
+    return resolve_placement(name).device
 
 
 def _autocast(model: ProcessRewardModel):
-    """bfloat16 autocast on CUDA (float32 master weights), nothing on a CPU."""
-    device = model.value_head.weight.device
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    """bfloat16 autocast on CUDA (float32 master weights), nothing on a CPU (``codeprm.device``)."""
+    return resolve_placement(model.value_head.weight.device.type).autocast()
 
 
 def _progress(enabled: bool) -> Progress:

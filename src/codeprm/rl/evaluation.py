@@ -11,7 +11,7 @@ from codeprm.problems import Problem
 from codeprm.programs import program_text
 from codeprm.rl.components import Verifier
 from codeprm.rl.config import RLConfig
-from codeprm.rl.device import Placement
+from codeprm.device import Placement
 
 
 @torch.no_grad()
@@ -55,7 +55,7 @@ def evaluate(policy, sets: dict[str, Sequence[Problem]], verifier: Verifier, con
 
 def evaluate_pass1(policy, problems: Sequence[Problem], verifier: Verifier, config: RLConfig, place: Placement | None = None) -> dict:
     """One held-out set's ``{"eval_pass1", "eval_infra_errors"}`` (the metrics row's keys)."""
-    from codeprm.rl.device import resolve_placement
+    from codeprm.device import resolve_placement
 
     res = evaluate_set(policy, problems, verifier, config, place or resolve_placement("cpu", "fp32"))
     return {"eval_pass1": res["pass1"], "eval_infra_errors": res["infra_errors"]}

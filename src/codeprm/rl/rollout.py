@@ -17,7 +17,7 @@ from codeprm.rl import core_algos as ca
 from codeprm.rl import rewards as rw
 from codeprm.rl.components import LineScorer, Verifier
 from codeprm.rl.config import RLConfig
-from codeprm.rl.device import Placement
+from codeprm.device import Placement
 
 
 @dataclass

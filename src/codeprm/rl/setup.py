@@ -15,7 +15,7 @@ from codeprm.problems import Problem
 from codeprm.rl.components import (LineScorer, Verifier, ValueModel, add_lora, build_critic, check_same_tokenizer, load_checkpoint,
                                    load_prm, load_rl_policy, prm_line_scorer, sandbox_verifier, save_checkpoint, truncate_metrics)
 from codeprm.rl.config import RLConfig
-from codeprm.rl.device import Placement, resolve_placement
+from codeprm.device import Placement, resolve_placement
 
 
 @dataclass

@@ -13,7 +13,7 @@ import torch
 
 from codeprm.rl import core_algos as ca
 from codeprm.rl.config import AlgorithmConfig
-from codeprm.rl.device import Placement
+from codeprm.device import Placement
 from codeprm.rl.rollout import Rollout, response_logprobs, response_values
 
 

@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]  # src/codeprm
-GROUND = {"errors", "config", "lines", "programs"}
+GROUND = {"errors", "config", "lines", "programs", "stats", "device"}
 # left to right, as in ARCHITECTURE.md; equal ranks may not import each other
 RANK = {"problems": 1, "policy": 2, "sandbox": 3, "labels": 4, "prm": 5, "rl": 6, "evaluate": 7, "select": 8,
         "integrations": 9, "serve": 10, "pipeline": 11, "cli": 12}

@@ -26,7 +26,7 @@ def _rows(config, key="reward"):
 
 # ------------------------------------------------------------------------------------- placement
 def test_placement_resolution():
-    from codeprm.rl.device import resolve_placement
+    from codeprm.device import resolve_placement
 
     cpu = resolve_placement("cpu", "auto")
     assert cpu.device.type == "cpu" and cpu.autocast_dtype is None

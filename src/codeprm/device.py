@@ -1,4 +1,4 @@
-"""Where RL's tensors live and in which precision.
+"""Where tensors live and in which precision, for the policy, the PRM and RL alike.
 
 On CUDA the models keep float32 *master* weights and run their forward passes under bfloat16 autocast:
 AdamW's updates at lr 1e-5 are far below bf16's resolution (8 bits of mantissa: a weight of 0.1 moves in
