@@ -27,9 +27,12 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         sets: list[str] = typer.Option([], "--set", help="KEY=VALUE override of any EvalConfig field (repeatable)"),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="directory for samples.jsonl and summary.json"),
         resume: bool = typer.Option(True, "--resume/--no-resume", help="continue the run in --out (default) or discard it and start over"),
+        executor: str = typer.Option("local", "--executor", help="local (a Sandbox here) | ray (a Ray pool of sandboxes; pip install 'codeprm[ray]')"),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="with --executor ray: the cluster address (default: a local Ray)"),
     ) -> None:
         """Sample from a policy, judge every sample in the sandbox, report pass@k."""
         from codeprm.config import build_from_cli
+        from codeprm.integrations.ray import make_executor
         from codeprm.evaluate.run import EvalConfig, evaluate
 
         if samples is not None and not samples.strip().isdigit():  # a file: judge samples generated elsewhere
@@ -40,7 +43,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         flags = dict(policy=policy, benchmark=benchmark, samples=samples, k=k or None, limit=limit, temperature=temperature,
                      top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size)
         config = build_from_cli(EvalConfig, config_path, flags, sets)
-        summary = evaluate(config, out=out, resume=resume)
+        with make_executor(executor, ray_address=ray_address) as sandbox:
+            summary = evaluate(config, out=out, resume=resume, sandbox=sandbox)
         table = Table(title=f"{config.policy} on {config.benchmark}")
         table.add_column("problems", justify="right")
         table.add_column("samples", justify="right")

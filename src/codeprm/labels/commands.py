@@ -37,16 +37,20 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         resume: Optional[bool] = typer.Option(None, "--resume/--no-resume", help="continue the store in --out (default) or discard it and start over"),
         sets: list[str] = typer.Option([], "--set", help="KEY=VALUE override of any LabelConfig field (repeatable)"),
         out: Path = typer.Option(..., "--out", "-o", help="output directory (labels.sqlite + exports); rerun to resume"),
+        executor: str = typer.Option("local", "--executor", help="local (a Sandbox here) | ray (a Ray pool of sandboxes; pip install 'codeprm[ray]')"),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="with --executor ray: the cluster address (default: a local Ray)"),
     ) -> None:
         """Sample responses from a policy and label every line by searching over policy rollouts."""
         from codeprm.config import build_from_cli
+        from codeprm.integrations.ray import make_executor
         from codeprm.labels.job import LabelConfig, run_label_job
 
         flags = dict(policy=policy, benchmark=benchmark, method=method, rollouts=rollouts, samples=samples, limit=limit,
                      temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, mutants=mutants,
                      evidence=evidence, resume=resume)
         config = build_from_cli(LabelConfig, config_path, flags, sets)
-        s = run_label_job(config, out)
+        with make_executor(executor, ray_address=ray_address) as sandbox:
+            s = run_label_job(config, out, sandbox=sandbox)
         table = Table(title=f"{config.method} labels: {config.policy} on {config.benchmark} (K={config.rollouts})")
         table.add_column("")
         table.add_column("value", justify="right")

@@ -1,5 +1,5 @@
-"""The architecture as a test: stages import only stages to their left, the ground floor imports no
-stage (``programs`` reads the problem model and the extraction rules of ``problems``, the leftmost stage),
+"""The architecture as a test: stages import only stages to their left (a stage's ``commands`` module
+is part of the CLI), the ground floor imports no stage (``programs`` reads the problem model and the extraction rules of ``problems``, the leftmost stage),
 and no module-level import cycle exists."""
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ def _imports(path: Path, top_level_only: bool) -> set[str]:
 
 def _stage(module: str) -> str:
     parts = module.split(".")
+    if parts[-1] == "commands":  # a stage's CLI commands belong to the CLI, which may wire stages together
+        return "cli"
     return parts[1] if len(parts) > 1 else "codeprm"
 
 
