@@ -5,29 +5,22 @@ it can run as SandboxFusion clients run code (stdout, exit code) or as one stdio
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
-from codeprm.errors import CodeprmError
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "humaneval_codegen16b_t0.8_n100_samples.jsonl"  # ../shared beside the repo
 
 
 def load_programs(samples_path: Path, requests: int, seed: int = 0) -> list[str]:
     """``requests`` self-checking programs from real samples (deterministic for a seed)."""
-    from codeprm.problems import load_benchmark
+    from codeprm.problems.humaneval_layout import codet_humaneval_samples
     from codeprm.programs import program_text
 
-    if not samples_path.is_file():
-        raise CodeprmError(f"real samples not found at {samples_path} (see /work/shared/data/README.md)")
-    rows = [json.loads(line) for line in samples_path.open(encoding="utf-8") if line.strip()]
-    problems = sorted(load_benchmark("humaneval"), key=lambda p: p.id)  # the file's lexicographic order
-    if len(rows) != len(problems):
-        raise CodeprmError(f"{samples_path} has {len(rows)} rows, HumanEval {len(problems)} problems")
-    pick = [(p, s) for p in range(len(rows)) for s in range(len(rows[p]["samples"]))]
+    rows = codet_humaneval_samples(samples_path)
+    pick = [(p, s) for p in range(len(rows)) for s in range(len(rows[p][1]))]
     random.Random(seed).shuffle(pick)
-    return [program_text(problems[p], rows[p]["samples"][s]) + "\n\n" + check_code(problems[p]) for p, s in pick[: requests]]
+    return [program_text(rows[p][0], rows[p][1][s]) + "\n\n" + check_code(rows[p][0]) for p, s in pick[:requests]]
 
 
 def check_code(problem) -> str:

@@ -176,3 +176,23 @@ def unbound_modules(tree: ast.Module) -> list[str]:
 
 def _assigns(node: ast.stmt, name: str) -> bool:
     return isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+
+
+def codet_humaneval_samples(path: str | Path) -> list[tuple[Problem, list[str]]]:
+    """The rows of a CodeT-layout samples file for HumanEval (``{"prompt", "samples": [...]}``, one row per
+    problem in lexicographic task-id order, as in ``../shared/data``), each with its HumanEval problem.
+    A row whose prompt defines another entry point than its problem's is refused, naming both."""
+    path = Path(path)
+    if not path.is_file():
+        raise CodeprmError(f"samples file not found: {path} (see ../shared/data/README.md)")
+    rows = read_json_rows(path)
+    problems = sorted(load_humaneval(""), key=lambda p: p.id)  # the file's (lexicographic) order
+    if len(rows) != len(problems):
+        raise CodeprmError(f"{path}: {len(rows)} rows, expected one per HumanEval problem ({len(problems)})")
+    out = []
+    for problem, row in zip(problems, rows):
+        names = re.findall(r"^def (\w+)", row.get("prompt", ""), flags=re.M)
+        if not names or names[-1] != problem.entry_point:
+            raise CodeprmError(f"{path}: row for {problem.id} defines {names[-1:] or 'nothing'}, expected {problem.entry_point}")
+        out.append((problem, list(row["samples"])))
+    return out

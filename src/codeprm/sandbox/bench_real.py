@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,7 +25,6 @@ from typing import Any, Callable
 
 from pydantic import BaseModel, Field
 
-from codeprm.errors import CodeprmError
 
 
 class RealBenchConfig(BaseModel):
@@ -41,21 +39,12 @@ class RealBenchConfig(BaseModel):
 
 def load_samples(path: Path, per_problem: int | None, seed: int) -> list[tuple[Any, int, str]]:
     """(problem, sample index, raw completion) for every sample kept; rows matched to problems by task-id order."""
-    from codeprm.problems import load_benchmark
+    from codeprm.problems.humaneval_layout import codet_humaneval_samples
 
-    if not path.is_file():
-        raise CodeprmError(f"samples file not found: {path}")
-    problems = sorted(load_benchmark("humaneval"), key=lambda p: p.id)  # the file's (lexicographic) order
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if len(rows) != len(problems):
-        raise CodeprmError(f"{path}: {len(rows)} rows, expected one per HumanEval problem ({len(problems)})")
     rng = random.Random(seed)
     out = []
-    for problem, row in zip(problems, rows):
-        names = re.findall(r"^def (\w+)", row.get("prompt", ""), flags=re.M)
-        if not names or names[-1] != problem.entry_point:
-            raise CodeprmError(f"{path}: row for {problem.id} defines {names[-1:] or 'nothing'}, expected {problem.entry_point}")
-        completions = list(enumerate(row["samples"]))
+    for problem, samples in codet_humaneval_samples(path):
+        completions = list(enumerate(samples))
         if per_problem is not None and per_problem < len(completions):
             completions = sorted(rng.sample(completions, per_problem))
         out.extend((problem, k, text) for k, text in completions)
