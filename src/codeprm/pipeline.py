@@ -150,8 +150,7 @@ def _before_after(before, after) -> dict:
     from codeprm.stats import bootstrap_ci, paired_bootstrap_ci
 
     ids = [pid for pid in before.per_problem if pid in after.per_problem]
-    rate = lambda s, pid: s.per_problem[pid][1] / max(1, s.per_problem[pid][0])  # noqa: E731
-    b, a = [rate(before, pid) for pid in ids], [rate(after, pid) for pid in ids]
+    b, a = ([s.per_problem[pid][1] / max(1, s.per_problem[pid][0]) for pid in ids] for s in (before, after))
     diff, low, high = paired_bootstrap_ci(a, b)
     return {"problems": len(ids), "pass1_before_ci95": list(bootstrap_ci(b)), "pass1_after_ci95": list(bootstrap_ci(a)),
             "after_minus_before": diff, "after_minus_before_ci95": [low, high]}
