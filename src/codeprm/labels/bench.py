@@ -171,6 +171,9 @@ def _load(name: str | None, limit: int | None) -> list[Problem]:
 def run_label_bench(config: LabelBenchConfig, policy: Any = None, sandbox: Any = None, cache_path: Path | None = None,
                     show_progress: bool = True) -> dict:
     suites = {"heldout": _load(config.benchmark, config.limit), "long": _load(config.long_benchmark, config.long_limit)}
+    import torch
+
+    torch.set_num_threads(config.threads)
     if policy is None:
         from codeprm.policy.registry import load_policy
 

@@ -35,6 +35,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         mutants: Optional[int] = typer.Option(None, "--mutants", help="mutation method: failing mutants kept per passing response"),
         evidence: Optional[bool] = typer.Option(None, "--evidence/--no-evidence", help="binary/linear: count a passing sibling response as f = 1 on the prefixes it shares (off: the paper's labels)"),
         resume: Optional[bool] = typer.Option(None, "--resume/--no-resume", help="continue the store in --out (default) or discard it and start over"),
+        threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads for generation (default 1)"),
         sets: list[str] = typer.Option([], "--set", help="KEY=VALUE override of any LabelConfig field (repeatable)"),
         out: Path = typer.Option(..., "--out", "-o", help="output directory (labels.sqlite + exports); rerun to resume"),
         executor: str = typer.Option("local", "--executor", help="local (a Sandbox here) | ray (a Ray pool of sandboxes; pip install 'codeprm[ray]')"),
@@ -47,7 +48,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         flags = dict(policy=policy, benchmark=benchmark, method=method, rollouts=rollouts, samples=samples, limit=limit,
                      temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, mutants=mutants,
-                     evidence=evidence, resume=resume)
+                     evidence=evidence, resume=resume, threads=threads)
         config = build_from_cli(LabelConfig, config_path, flags, sets)
         with make_executor(executor, ray_address=ray_address) as sandbox:
             s = run_label_job(config, out, sandbox=sandbox)

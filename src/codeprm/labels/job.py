@@ -46,10 +46,11 @@ class LabelConfig(StrictModel):
     mutants: int = Field(default=4, ge=0, le=256, description="mutation method: failing mutants kept per passing response")
     evidence: bool = Field(default=False, description="binary/linear: also count a prefix as completable when a passing sibling response runs through it (not the paper's definition; off by default)")
     resume: bool = Field(default=True, description="continue the store in --out; False discards it and starts over")
+    threads: int = Field(default=1, ge=1, le=256, description="torch CPU threads for generation (with other jobs on the cores, one thread per process is several times faster than two)")
 
     def identity(self) -> dict:
         """What fixes the labels; a store made with different values cannot be continued."""
-        skip = {"limit", "resume"}
+        skip = {"limit", "resume", "threads"}
         if self.method != "mutation":
             skip.add("mutants")
         if self.method in ("mutation", "mc"):
@@ -123,6 +124,9 @@ def run_label_job(config: LabelConfig, out: str | Path, policy: Any = None, sand
     if not config.resume:
         discard_store(store_path)
     check_store(store_path, config.identity())  # before the (slow) policy load, and before writing anything
+    import torch
+
+    torch.set_num_threads(config.threads)  # torch's default (every core) busy-waits against the sandbox and other jobs
     if policy is None:
         from codeprm.policy.registry import load_policy
 
