@@ -52,6 +52,7 @@ class State:
         self.oom_seen = 0
         self.memory_procs_fd: int | None = None
         self.cpu_usage_fd: int | None = None
+        self.pids_current_fd: int | None = None
         self.zygote_pid = os.getpid()
 
     def call(self, name: str, *args) -> None:
@@ -209,6 +210,8 @@ def _join_cgroups(state: State) -> None:
         else:
             with open(os.path.join(path, "cgroup.procs"), "w") as fh:
                 fh.write(str(os.getpid()))
+            if controller == "pids":
+                state.pids_current_fd = os.open(os.path.join(path, "pids.current"), os.O_RDONLY)
         state.cgroup_dirs[controller] = path
     if state.cgroup_dirs:
         state.mechanisms["cgroup"] = "v1 " + "+".join(sorted(state.cgroup_dirs))
@@ -239,11 +242,28 @@ def oom_kills(state: State) -> int:
     return 0
 
 
+def pids_current(state: State) -> int:
+    """Tasks the worker's pids cgroup counts, the zygote and not yet released zombies included (-1 without one)."""
+    if state.pids_current_fd is None:
+        return -1
+    return int(os.pread(state.pids_current_fd, 32, 0))
+
+
 def cgroup_pids(state: State) -> list[int]:
-    """Processes left in the worker's cgroup (both controllers hold the same children; read one)."""
+    """Processes left in the worker's cgroup (both controllers hold the same children; read one). The
+    file is opened afresh each time: a v1 ``cgroup.procs`` keeps the list it had when it was opened."""
     path = state.cgroup_dirs.get("pids") or state.cgroup_dirs.get("memory") or state.cgroup_dirs["cpuacct"]
-    with open(os.path.join(path, "cgroup.procs")) as fh:
-        pids = {int(x) for x in fh.read().split()}
+    fd = os.open(os.path.join(path, "cgroup.procs"), os.O_RDONLY)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    pids = {int(x) for x in b"".join(chunks).split()}
     pids.discard(state.zygote_pid)
     return sorted(pids)
 

@@ -15,8 +15,8 @@ becomes that sample's ``runtime_error`` (never an ``infra_error``, which trainin
 
 from __future__ import annotations
 
-import json
 import logging
+import marshal
 import math
 import time
 
@@ -115,7 +115,10 @@ class SampleRun:
                "test_setup": self.problem.test_setup, "stdio": stdio, "coverage": self.coverage}
         # one more request may be queued ahead of this one at the zygote
         timeout_s = 2 * (sample_wall + 1.0) + 30
-        reply = yield control, json.dumps(job).encode(), stdin.encode("utf-8", "surrogateescape"), timeout_s
+        # marshal, not JSON: the child decodes it in a fraction of the CPU (fewer copy-on-write pages). It
+        # is safe because this process wrote it and the child reads it before any program code runs; what
+        # comes back from the child is JSON, never marshal.
+        reply = yield control, marshal.dumps(job), stdin.encode("utf-8", "surrogateescape"), timeout_s
         if reply is not None:
             header = reply[0]
             self.cpu_left -= _number(header.get("cpu_time_s"))

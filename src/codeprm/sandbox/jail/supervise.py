@@ -191,7 +191,7 @@ def run_one(control: dict, job_fd: int, stdin_fd: int, state: isolation.State):
     for name, fd in (("stdout", out_fd), ("stderr", err_fd)):
         if os.fstat(fd).st_size > caps[name] and header["output_limit"] is None:
             header["output_limit"] = name
-    if not cleanup.remove_tree(workdir):
+    if not _remove_workdir(workdir):
         header["retire"] = "could not remove the sample's directory"
     return header, (store_fd, caps["result"]), (out_fd, caps["stdout"]), (err_fd, caps["stderr"])
 
@@ -270,6 +270,16 @@ class _Watch:
             os.close(pidfd)
 
 
+def _remove_workdir(path: str) -> bool:
+    """The sample's directory is gone: one rmdir when the program left it empty (the common case),
+    else the bounded, non-recursive walk of cleanup.py."""
+    try:
+        os.rmdir(path)
+        return True
+    except OSError:
+        return cleanup.remove_tree(path)
+
+
 def _fork() -> int:
     """fork, waiting briefly while the last sample's killed processes still count against the pids limit."""
     for _ in range(200):
@@ -285,6 +295,8 @@ def _sweep_cgroup(state: isolation.State) -> bool:
     """Kill whatever is left in the worker's cgroups and reap it; False when something survived."""
     if not state.cgroup_dirs:
         return True
+    if isolation.pids_current(state) == 1:
+        return True  # only the zygote: nothing of the sample is left (the common case; no file to list)
     for _ in range(200):
         pids = isolation.cgroup_pids(state)
         if not pids:
@@ -302,15 +314,13 @@ def _sweep_cgroup(state: isolation.State) -> bool:
 def _wait_released(state: isolation.State) -> bool:
     """A killed task leaves ``cgroup.procs`` before it has become a zombie and been reaped; ``pids.current``
     counts it until it is released. Reap until only the zygote is counted (bounded)."""
-    path = state.cgroup_dirs.get("pids")
-    if not path:
+    if state.pids_current_fd is None:
         _reap_orphans()
         return True
     for _ in range(2000):
         _reap_orphans()
-        with open(os.path.join(path, "pids.current")) as fh:
-            if int(fh.read()) <= 1:
-                return True
+        if isolation.pids_current(state) <= 1:
+            return True
         time.sleep(0.0005)
     return False
 

@@ -112,9 +112,12 @@ def from_tree(tree, max_depth: int = MAX_DEPTH + 2):
         raise ValueError(f"malformed value ({type(exc).__name__})") from None
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False)  # built once, not per call
+
+
 def dumps(obj) -> bytes:
     """JSON bytes of a structure built only from exact builtin types (tagged trees, plain records)."""
-    return json.dumps(obj, ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode("ascii")
+    return _ENCODER.encode(obj).encode("ascii")
 
 
 def loads(data: bytes):
