@@ -24,6 +24,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="default 384"),
         seed: Optional[int] = typer.Option(None, "--seed"),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", help="problems per generation call"),
+        threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads for generation (default: torch's, every core)"),
         sets: list[str] = typer.Option([], "--set", help="KEY=VALUE override of any EvalConfig field (repeatable)"),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="directory for samples.jsonl and summary.json"),
         resume: bool = typer.Option(True, "--resume/--no-resume", help="continue the run in --out (default) or discard it and start over"),
@@ -41,7 +42,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             return judge_command(Path(samples), benchmark or "humaneval", k or [1, 10, 100], limit, out, resume)
         samples = int(samples) if samples is not None else None
         flags = dict(policy=policy, benchmark=benchmark, samples=samples, k=k or None, limit=limit, temperature=temperature,
-                     top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size)
+                     top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size, threads=threads)
         config = build_from_cli(EvalConfig, config_path, flags, sets)
         with make_executor(executor, ray_address=ray_address) as sandbox:
             summary = evaluate(config, out=out, resume=resume, sandbox=sandbox)

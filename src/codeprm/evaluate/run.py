@@ -32,6 +32,7 @@ class EvalConfig(StrictModel):
     max_new_tokens: int = Field(default=384, ge=1, le=32768, description="generation budget per sample")
     seed: int = Field(default=0, description="sampling seed")
     batch_size: int = Field(default=8, ge=1, description="problems per generation call")
+    threads: int | None = Field(default=None, ge=1, le=256, description="torch CPU threads for generation; None = torch's default (every core: fastest alone, several times slower beside other jobs)")
 
     @field_validator("k")
     @classmethod
@@ -105,6 +106,10 @@ def evaluate(config: EvalConfig, out: Path | None = None, policy=None, sandbox=N
 
     todo = [p for p in problems if any((p.id, i) not in done for i in range(config.samples))]
     if todo:
+        if config.threads:
+            import torch
+
+            torch.set_num_threads(config.threads)
         if policy is None:
             from codeprm.policy.registry import load_policy
 
