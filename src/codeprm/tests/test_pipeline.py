@@ -55,3 +55,17 @@ def test_bad_config_names_the_field(tmp_path):
     path.write_text(yaml.safe_dump({"rl": {"steps": -1}}))
     with pytest.raises(CodeprmError, match=r"steps"):
         run_pipeline(PipelineConfig.from_yaml(path, {"out": str(tmp_path / "o")}))
+
+
+@pytest.mark.parametrize("name", ["quickstart.yaml", "configs/smollm2.yaml"])
+def test_shipped_configs_are_valid(name):
+    """The README's main job and the SmolLM2 recipe validate (every stage's fields and ranges)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    config = PipelineConfig.from_yaml(root / name)
+    stages = config.stages()
+    assert stages.rl.reward.prm == str(config.out / "prm")  # the RL stage reads the PRM this pipeline trains
+    if name == "quickstart.yaml":  # the paper's loop: rollout labels, dense PPO with the PRM as critic
+        assert (config.policy, stages.label.method, stages.rl.critic_init, stages.rl.algo.estimator) == ("tiny", "binary", "prm", "gae")
+        assert stages.eval.samples > 1  # a mean pass rate over samples, not one greedy decode
