@@ -19,8 +19,6 @@ then the value); executing candidates on it is what a deployed system can do wit
 
 from __future__ import annotations
 
-import ast
-import re
 from math import comb
 from typing import Sequence
 
@@ -52,23 +50,13 @@ def oracle_expected(passed: Sequence[bool], n: int) -> float:
     return 1.0 - comb(m - c, n) / comb(m, n)
 
 
-_EXAMPLE = re.compile(r"^\s*>>> (\w+)\((.*)\)\s*$")
-
-
 def public_test(prompt: str) -> tuple[str, TestCase] | None:
-    """(function name, the docstring's example as a test) of a synth-style prompt, or None."""
-    lines = prompt.splitlines()
-    for i, line in enumerate(lines[:-1]):
-        match = _EXAMPLE.match(line)
-        if not match:
-            continue
-        try:
-            args = ast.literal_eval(f"({match.group(2)},)") if match.group(2).strip() else ()
-            expected = ast.literal_eval(lines[i + 1].strip())
-        except (ValueError, SyntaxError):
-            return None
-        return match.group(1), TestCase.call(list(args), expected=expected)
-    return None
+    """(function name, the first docstring example as a test) of a prompt, or None when it shows none
+    that can be read (see :mod:`codeprm.problems.examples` for the notations)."""
+    from codeprm.problems.examples import docstring_examples
+
+    found = docstring_examples(prompt).found
+    return (found[0].name, found[0].test) if found else None
 
 
 def public_test_results(rows: Sequence, sandbox) -> list[bool | None]:
