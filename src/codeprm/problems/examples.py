@@ -9,7 +9,8 @@ is what the author meant the reader to see):
 
 - **doctest**: ``>>> f(<literals>)`` (continued by ``... `` lines), the expected value on the following
   line(s) up to a blank line, the next ``>>>``, a dedent or the end of the docstring (so a list may span
-  lines). ``>>> f(...) == <literal>`` with no output (or ``True``) is read as that claim, and
+  lines; when that whole output is not a literal, its longest leading run of lines that is one, and the
+  lines after it are read again). ``>>> f(...) == <literal>`` with no output (or ``True``) is read as that claim, and
   ``>>> f(...) <literal>`` (a missing separator) as the inline form below.
 - **inline**: a line that starts with a call of a function the prompt defines (after ``*``, ``-``,
   ``for``, ``assert``), then a separator (``==``, ``=``, ``=>``, ``==>``, ``->``, ``➞``, ``returns``,
@@ -123,6 +124,14 @@ def _doctest(lines: list[str], i: int, match: re.Match, out: Examples) -> int:
         i += 1
         if closing:
             break
+    # an output that is not a literal may be a shorter one followed by prose or an inline example
+    # (doctest would read it all as output): keep the longest leading run of lines that is one
+    if len(expected) > 1 and _value("\n".join(expected)) is _MISSING:
+        for k in range(len(expected) - 1, 0, -1):
+            if _value("\n".join(expected[:k])) is not _MISSING:
+                i -= len(expected) - k  # the rest is read again
+                expected = expected[:k]
+                break
     text = "\n".join(source).strip()
     want = "\n".join(x.strip() for x in expected).strip()
     found = _doctest_test(text, want)

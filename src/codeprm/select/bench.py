@@ -5,6 +5,10 @@ tests per problem by the same model (CodeT's release, ``../shared/data``). Repor
 with a bootstrap 95% CI over problems, beside random (the unbiased pass@1 over all samples) and the
 oracle (pass@n), and the share of the random->oracle gap each closes; the same at N = 10 and 50 samples
 averaged over random subsets; the quality of the generated tests against the hidden ones; the cost.
+
+Methods whose names start with ``public`` also run the samples on the public examples of the problem
+statement (its docstring's examples, :mod:`codeprm.problems.examples`); the result names the best method
+with and without them, and counts the examples (read, unreadable, wrong by the reference solution).
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from pydantic import Field
 
 from codeprm.config import StrictModel
 from codeprm.errors import CodeprmError
+from codeprm.select.methods import uses_public
 from codeprm.select.scoring import paired_diff_ci, score_methods
 
 log = logging.getLogger(__name__)
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 EXECUTION_METHODS = ["maxpass", "codet", "codet_sqrt", "b4", "mbr", "mbr_soft", "codet+mbr", "b4+mbr"]
+PUBLIC_METHODS = ["public", "public+codet", "public+b4", "public+mbr"]  # read the statement's examples
 REWARD_METHODS = ["prm", "orm", "b4+prm", "codet+prm"]
 
 
@@ -42,6 +48,7 @@ class SelectBenchConfig(StrictModel):
     plausible_time_limit_s: float = Field(default=0.25, gt=0, le=60, description="CPU seconds per generated test (small inputs; B4 used 0.1 s)")
     max_timeouts: int = Field(default=3, ge=1, description="a program's generated tests stop after this many timeouts")
     scores: str | None = Field(default=None, description="JSONL of reward-model scores {task_id, sample_index, prm?, orm?}")
+    public: bool = Field(default=True, description="also run the samples on the docstring's public examples and score the public* methods")
 
 
 def load_inputs(config: SelectBenchConfig):
@@ -70,6 +77,22 @@ def load_inputs(config: SelectBenchConfig):
     return problems, samples.completions, tests, stats
 
 
+def load_public(problems) -> tuple[dict, dict]:
+    """Each problem's public examples (of its entry point) and counts of what was read."""
+    from codeprm.problems.examples import docstring_examples
+
+    public, stats = {}, {"problems": len(problems), "problems_with_examples": 0, "examples": 0,
+                         "unreadable": 0, "of_other_functions": 0}
+    for p in problems:
+        found = docstring_examples(p.prompt, {p.entry_point or ""})
+        public[p.id] = found.of(p.entry_point or "")
+        stats["problems_with_examples"] += bool(public[p.id])
+        stats["examples"] += len(public[p.id])
+        stats["unreadable"] += len(found.unparsed)
+        stats["of_other_functions"] += sum(e.name != p.entry_point for e in found.found)
+    return public, stats
+
+
 def load_scores(path: str | None) -> dict[str, dict[str, np.ndarray]]:
     """Reward-model scores per problem: {task_id: {"prm": array, "orm": array}} by sample index."""
     if not path:
@@ -93,19 +116,20 @@ def run_bench(config: SelectBenchConfig, progress=None) -> dict:
 
     start = time.monotonic()
     problems, completions, tests, parse_stats = load_inputs(config)
+    public, public_stats = load_public(problems) if config.public else (None, {})
     limits = Limits(hidden_time_limit_s=config.hidden_time_limit_s, plausible_time_limit_s=config.plausible_time_limit_s,
                     max_timeouts=config.max_timeouts)
     cache = Cache(config.cache)
     references = {p.id: [p.reference] for p in problems if p.reference is not None}
     try:
         with Sandbox() as sandbox:
-            matrices, cost = build_matrices(problems, completions, tests, sandbox, cache, limits, progress)
-            ref_matrices, ref_cost = build_matrices(problems, references, tests, sandbox, cache, limits)
+            matrices, cost = build_matrices(problems, completions, tests, sandbox, cache, limits, progress, public)
+            ref_matrices, ref_cost = build_matrices(problems, references, tests, sandbox, cache, limits, public=public)
         fills = cache.fills()
     finally:
         cache.close()
     extras = load_scores(config.scores)
-    methods = EXECUTION_METHODS + [m for m in REWARD_METHODS if extras and all(
+    methods = EXECUTION_METHODS + (PUBLIC_METHODS if config.public else []) + [m for m in REWARD_METHODS if extras and all(
         name in extras.get(mx.problem_id, {}) for mx in matrices for name in ({"prm"} if "prm" in m else {"orm"}))]
     tables = {"all": score_methods(matrices, methods, None, 1, config.seed, extras)}
     for n in config.ns:
@@ -113,6 +137,7 @@ def run_bench(config: SelectBenchConfig, progress=None) -> dict:
     full = tables["all"]
     candidates = [m for m in methods if m not in ("random", "oracle")]
     best = max(candidates, key=lambda m: full[m]["pass1"])
+    best_closed = max((m for m in candidates if not uses_public(m)), key=lambda m: full[m]["pass1"])
     sensitivity = _b4_sensitivity(matrices, config.seed)
     result = {
         "data": {"samples": Path(config.samples).name, "tests": Path(config.tests).name, "benchmark": config.benchmark,
@@ -127,10 +152,16 @@ def run_bench(config: SelectBenchConfig, progress=None) -> dict:
         "best_pass1": full[best]["pass1"],
         "best_ci95": full[best]["ci95"],
         "best_minus_codet_ci95": [round(v, 4) for v in paired_diff_ci(full[best]["per_problem"], full["codet"]["per_problem"], config.seed)],
+        "best_uses_public_examples": uses_public(best),
+        "best_without_public_method": best_closed,
+        "best_without_public_pass1": full[best_closed]["pass1"],
+        "best_without_public_ci95": full[best_closed]["ci95"],
+        "best_minus_best_without_public_ci95": [round(v, 4) for v in paired_diff_ci(full[best]["per_problem"], full[best_closed]["per_problem"], config.seed)],
         "b4_minus_codet_ci95": [round(v, 4) for v in paired_diff_ci(full["b4"]["per_problem"], full["codet"]["per_problem"], config.seed)],
         "tables": {n: {m: {k: v for k, v in row.items() if k != "per_problem"} for m, row in t.items()} for n, t in tables.items()},
         "b4_sensitivity": sensitivity,
         "test_quality": _test_quality(matrices, ref_matrices),
+        "public_examples": _public_quality(matrices, ref_matrices, public_stats) if config.public else None,
         "cost": {"this_run": {"samples": cost.as_dict(), "references": ref_cost.as_dict(),
                               "total_seconds": round(time.monotonic() - start, 1)},
                  "cache_fills": fills,  # every run that executed cells into this cache, in order
@@ -144,6 +175,7 @@ def run_bench(config: SelectBenchConfig, progress=None) -> dict:
         "b4_ge_codet": result["b4_pass1"] >= result["codet_pass1"],
         "best_ge_random_plus_10": result["best_pass1"] >= result["random_pass1"] + 0.10,
         "best_ci_low_above_codet": result["best_ci95"][0] > result["codet_pass1"],
+        "best_without_public_ci_low_above_codet": result["best_without_public_ci95"][0] > result["codet_pass1"],
     }
     return result
 
@@ -188,3 +220,28 @@ def _test_quality(matrices, ref_matrices) -> dict:
         "wrong_samples_rejected_by_valid_claims": round(rejected / wrong, 4) if wrong else None,
         "correct_samples_passing_valid_claims": round(kept / right, 4) if right else None,
     }
+
+
+def _public_quality(matrices, ref_matrices, stats: dict) -> dict:
+    """The public examples judged by the reference solution (an example it fails is wrong in the statement,
+    or needs a comparison looser than ``==``), and how the filter treats the samples."""
+    refs = {m.problem_id: m for m in ref_matrices}
+    wrong, wrong_problems, none_pass, right, kept, wrong_samples, rejected = [], 0, 0, 0, 0, 0, 0
+    for m in matrices:
+        ref, arrays = refs.get(m.problem_id), m.arrays()
+        if m.public is None or not m.public.shape[1]:
+            continue
+        if ref is not None:
+            bad = [i for i, ok in enumerate(ref.public[0]) if not ok]
+            wrong += [f"{m.problem_id}: {m.examples[i].args} -> {m.examples[i].expected!r}" for i in bad]
+            wrong_problems += bool(bad)
+        passing = arrays["public"].all(axis=1)
+        none_pass += not passing.any()
+        right += int(arrays["correct"].sum())
+        kept += int((passing & arrays["correct"]).sum())
+        wrong_samples += int((~arrays["correct"]).sum())
+        rejected += int((~passing & ~arrays["correct"]).sum())
+    return {**stats, "wrong_by_reference": len(wrong), "problems_with_a_wrong_example": wrong_problems,
+            "wrong_examples": wrong, "problems_where_no_sample_passes_all": none_pass,
+            "correct_samples_passing_all": round(kept / right, 4) if right else None,
+            "wrong_samples_failing_one": round(rejected / wrong_samples, 4) if wrong_samples else None}

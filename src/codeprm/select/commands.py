@@ -38,7 +38,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         config_path: Optional[Path] = _CONFIG,
         samples: Optional[str] = typer.Option(None, "--samples", "-n", help="samples FILE (CodeT {prompt, samples}, {task_id, completion}, or codeprm samples.jsonl)"),
         tests: Optional[str] = typer.Option(None, "--tests", help="generated tests FILE (CodeT layout: generations after 'assert ')"),
-        method: Optional[str] = typer.Option(None, "--method", "-m", help="random | oracle | maxpass | codet | b4 | mbr | mbr_soft | codet+mbr | b4+mbr | prm | orm | b4+prm | codet+prm"),
+        method: Optional[str] = typer.Option(None, "--method", "-m", help="random | oracle | maxpass | codet | b4 | mbr | mbr_soft | codet+mbr | b4+mbr | prm | orm | b4+prm | codet+prm | public | public+codet | public+b4 | public+mbr (public*: the docstring's examples)"),
         benchmark: Optional[str] = typer.Option(None, "--benchmark", "-b", help="the problems the samples answer (default humaneval)"),
         limit: Optional[int] = typer.Option(None, "--limit", "-l", help="only the first LIMIT problems"),
         scores: Optional[str] = typer.Option(None, "--scores", help="JSONL of reward-model scores {task_id, sample_index, prm?, orm?}"),

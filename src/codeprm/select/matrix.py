@@ -1,6 +1,10 @@
 """The execution matrix of a set of problems: samples x plausible tests (pass), samples x generated inputs
-(output code), samples -> hidden verdict. Built once in the sandbox (:mod:`codeprm.select.execute`) and
+(output code), samples x public examples (pass), samples -> hidden verdict. Built once in the sandbox (:mod:`codeprm.select.execute`) and
 cached; the selection methods read it as plain arrays.
+
+The three kinds of test stay apart: hidden tests (the judge, never shown to a method except as the
+oracle's ``correct``), plausible tests (model output) and public examples (the docstring's examples, part
+of the problem statement, :mod:`codeprm.problems.examples`).
 
 Identical programs (after the program rule cuts each completion) run once; a sample points at its
 program's row, so duplicates still count as the samples they are.
@@ -27,6 +31,8 @@ class ProblemMatrix:
     correct: np.ndarray  # (n_programs,) bool: passes every hidden test
     programs: list[str] = field(default_factory=list)
     claims: list[TestCase] = field(default_factory=list)
+    public: np.ndarray | None = None  # (n_programs, n_examples) bool: the program passes public example e
+    examples: list[TestCase] = field(default_factory=list)
 
     @property
     def n_samples(self) -> int:
@@ -35,7 +41,9 @@ class ProblemMatrix:
     def arrays(self, samples: np.ndarray | None = None, extra: dict | None = None) -> dict[str, np.ndarray]:
         """Sample-level arrays (rows = the chosen samples, duplicates included) for the methods."""
         rows = self.sample_program if samples is None else self.sample_program[samples]
-        out = {"passes": self.passes[rows], "outputs": self.outputs[rows], "correct": self.correct[rows]}
+        public = np.zeros((len(self.correct), 0), dtype=bool) if self.public is None else self.public
+        out = {"passes": self.passes[rows], "outputs": self.outputs[rows], "correct": self.correct[rows],
+               "public": public[rows]}
         for name, values in (extra or {}).items():
             values = np.asarray(values, dtype=float)
             out[name] = values if samples is None else values[samples]
@@ -72,9 +80,11 @@ def _unique(programs: list[str]) -> tuple[list[str], np.ndarray]:
 
 
 def build_matrices(problems: list[Problem], completions: dict[str, list[str]], tests: dict[str, list[TestCase]],
-                   sandbox, cache: Cache, limits: Limits | None = None, progress=None) -> tuple[list[ProblemMatrix], Cost]:
+                   sandbox, cache: Cache, limits: Limits | None = None, progress=None,
+                   public: dict[str, list[TestCase]] | None = None) -> tuple[list[ProblemMatrix], Cost]:
     """Run what the cache lacks and assemble one matrix per problem (problems without completions are left
-    out). ``progress(done, total)`` is called as batches finish."""
+    out). ``public``: each problem's public examples (None: not run, the ``public`` arrays are empty).
+    ``progress(done, total)`` is called as batches finish."""
     limits = limits or Limits()
     cost = Cost()
     start = time.monotonic()
@@ -84,10 +94,11 @@ def build_matrices(problems: list[Problem], completions: dict[str, list[str]], t
             continue
         programs, rows = _unique([program_text(problem, c) for c in completions[problem.id]])
         suite = PlausibleSuite.from_tests(tests.get(problem.id, []))
-        plan.append((problem, programs, rows, suite))
+        examples = (public or {}).get(problem.id, [])
+        plan.append((problem, programs, rows, suite, PlausibleSuite(list(examples), [], [])))
 
     hidden_jobs, plausible_jobs = [], []
-    for problem, programs, _, suite in plan:
+    for problem, programs, _, suite, shown in plan:
         graded = problem.model_copy(update={"time_limit_s": limits.hidden_time_limit_s})
         probe = digest = None
         if suite.claims:
@@ -102,8 +113,17 @@ def build_matrices(problems: list[Problem], completions: dict[str, list[str]], t
                 pkey = cell_key("plausible", problem.id, program, digest, limits.plausible_time_limit_s)
                 if cache.get(pkey) is None:
                     plausible_jobs.append((pkey, probe_program(program, problem.entry_point or ""), probe, len(suite.claims)))
+        # public examples: claims only (Python's ==, as for the plausible tests), cached as their own kind
+        if shown.claims:
+            probe = Problem(id=problem.id, prompt="", entry_point=PROBE, tests=shown.sandbox_tests(),
+                            time_limit_s=limits.plausible_time_limit_s, style="instruct")
+            digest = shown.digest()
+            for program in programs:
+                pkey = cell_key("public", problem.id, program, digest, limits.plausible_time_limit_s)
+                if cache.get(pkey) is None:
+                    plausible_jobs.append((pkey, probe_program(program, problem.entry_point or ""), probe, len(shown.claims)))
     total = len(hidden_jobs) + len(plausible_jobs)
-    cost.cached = sum(len(p[1]) * (1 + bool(p[3].claims)) for p in plan) - total
+    cost.cached = sum(len(p[1]) * (1 + bool(p[3].claims) + bool(p[4].claims)) for p in plan) - total
     done = 0
     for lo in range(0, len(hidden_jobs), limits.chunk):
         batch = hidden_jobs[lo:lo + limits.chunk]
@@ -137,7 +157,7 @@ def build_matrices(problems: list[Problem], completions: dict[str, list[str]], t
         cache.record_fill(cost.as_dict())
 
     matrices = []
-    for problem, programs, rows, suite in plan:
+    for problem, programs, rows, suite, shown in plan:
         hidden = [cache.get(cell_key("hidden", problem.id, p, "", limits.hidden_time_limit_s)) for p in programs]
         correct = np.array([h["passed"] for h in hidden], dtype=bool)
         passes = np.zeros((len(programs), len(suite.claims)), dtype=bool)
@@ -148,8 +168,14 @@ def build_matrices(problems: list[Problem], completions: dict[str, list[str]], t
                 cell = cache.get(cell_key("plausible", problem.id, program, digest, limits.plausible_time_limit_s))
                 passes[i] = [c == "1" for c in cell["passes"]]
                 codes[i] = cell["outputs"]
+        shown_passes = np.zeros((len(programs), len(shown.claims)), dtype=bool)
+        digest = shown.digest() if shown.claims else ""
+        for i, program in enumerate(programs if shown.claims else []):
+            cell = cache.get(cell_key("public", problem.id, program, digest, limits.plausible_time_limit_s))
+            shown_passes[i] = [c == "1" for c in cell["passes"]]
         matrices.append(ProblemMatrix(problem.id, rows, passes, output_codes(codes, len(suite.inputs)), correct,
-                                      programs=programs, claims=suite.claims))
+                                      programs=programs, claims=suite.claims, public=shown_passes,
+                                      examples=shown.claims))
     return matrices, cost
 
 

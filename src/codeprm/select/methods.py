@@ -4,6 +4,8 @@ Inputs (rows are samples, duplicates included, as each was drawn):
 - ``passes``: bool ``(n, m)``, sample i passes plausible test j (its claimed output).
 - ``outputs``: int ``(n, k)``, a code for the output of sample i on distinct input c; equal codes are equal
   outputs, ``-1`` means no output (an exception, a timeout).
+- ``public``: bool ``(n, e)``, sample i passes public example e (the docstring's examples: part of the
+  problem statement, neither hidden tests nor model output; ``e`` may be 0).
 - ``prior``: float ``(n,)``, any per-sample score (a PRM's or ORM's, a likelihood), higher is better.
 
 Every method returns one float per sample; the selection is the set of samples with the top score, and
@@ -27,6 +29,15 @@ Methods:
   every generated input form a cluster; the score is the cluster's size (the minimum Bayes risk under
   the exact-match loss). No claimed outputs are needed. ``soft``: the number of (other sample, input)
   pairs that agree. A sample with no output on any input scores 0.
+
+Methods that use the **public examples** (their names start with ``public``):
+- ``public``: the share of public examples a sample passes (all tie when the prompt shows none).
+- ``public+<method>`` (AlphaCode's filter, then another method): keep the samples that pass every public
+  example when at least one does, and score them with ``<method>`` computed on the kept samples alone
+  (its consensus counts only them); the rest score ``-inf``. When no sample passes them all (a wrong or
+  unreadable example, or a problem beyond the model) or there are none, all samples are kept, so the
+  method is exactly ``<method>``. A hard filter rather than a prior: an example is the specification's
+  own claim, and a sample that contradicts it is wrong unless the example is, which the fallback covers.
 """
 
 from __future__ import annotations
@@ -140,6 +151,28 @@ def cluster_prior(outputs: np.ndarray) -> np.ndarray:
     return (mbr_scores(outputs) + 0.5) / (n + 1.0)
 
 
+def public_scores(public: np.ndarray) -> np.ndarray:
+    """The share of public examples each sample passes (0 for all when there are none: a tie)."""
+    public = np.asarray(public, dtype=bool).reshape(len(public), -1)
+    return public.mean(axis=1) if public.shape[1] else np.zeros(len(public))
+
+
+def public_filter(public: np.ndarray) -> np.ndarray:
+    """Mask of the samples passing every public example when any does; every sample otherwise."""
+    public = np.asarray(public, dtype=bool).reshape(len(public), -1)
+    passing = public.all(axis=1)
+    return passing if public.shape[1] and passing.any() else np.ones(len(public), dtype=bool)
+
+
+def filtered_scores(mx: dict, method: str) -> np.ndarray:
+    """``method``'s scores computed on the samples the public filter keeps; ``-inf`` for the others."""
+    keep = public_filter(mx["public"])
+    kept = {name: np.asarray(values)[keep] for name, values in mx.items()}
+    scores = np.full(len(keep), -np.inf)
+    scores[keep] = METHODS[method](kept)
+    return scores
+
+
 def ranked_scores(prior: np.ndarray) -> np.ndarray:
     """PRM / ORM reranking: the reward model's score is the selection score."""
     return np.asarray(prior, dtype=float)
@@ -162,11 +195,23 @@ METHODS: dict[str, Method] = {
     "orm": lambda mx: ranked_scores(mx["orm"]),
     "b4+prm": lambda mx: b4_scores(mx["passes"], prior=mx["prm"]),
     "codet+prm": lambda mx: codet_scores(mx["passes"], prior=mx["prm"]),
+    "public": lambda mx: public_scores(mx["public"]),
+    "public+codet": lambda mx: filtered_scores(mx, "codet"),
+    "public+b4": lambda mx: filtered_scores(mx, "b4"),
+    "public+mbr": lambda mx: filtered_scores(mx, "mbr"),
 }
+
+
+def uses_public(method: str) -> bool:
+    """Whether a method reads the problem statement's public examples."""
+    return method.startswith("public")
 
 
 def needs(method: str) -> set[str]:
     """The arrays a method reads (``prm``/``orm`` come from a reward model, the rest from execution)."""
+    if uses_public(method):
+        base = method.partition("+")[2]
+        return {"public"} | (needs(base) if base else set())
     return {"prm": {"prm"}, "orm": {"orm"}, "b4+prm": {"passes", "prm"}, "codet+prm": {"passes", "prm"},
             "random": {"correct"}, "oracle": {"correct"}, "mbr": {"outputs"}, "mbr_soft": {"outputs"},
             "b4+mbr": {"passes", "outputs"}, "codet+mbr": {"passes", "outputs"}}.get(method, {"passes"})

@@ -71,12 +71,20 @@ def select(config: SelectConfig, out: Path | None = None, progress=None) -> dict
     missing = [name for name in ("prm", "orm") if name in wanted and not all(name in extras.get(p.id, {}) for p in problems)]
     if missing:
         raise CodeprmError(f"method '{config.method}' needs '{missing[0]}' scores for every problem: --scores FILE")
+    public = None
+    if "public" in wanted:  # the problem statement's own examples, run apart from the generated tests
+        from codeprm.select.bench import load_public
+
+        public, counts = load_public(problems)
+        print(f"public examples: {counts['examples']} in {counts['problems_with_examples']} of {counts['problems']} "
+              f"problems ({counts['unreadable']} example-like lines not read)")
     cache = Cache(config.cache)
     try:
         with Sandbox() as sandbox:
             matrices, cost = build_matrices(problems, samples.completions, tests, sandbox, cache,
                                             Limits(hidden_time_limit_s=config.hidden_time_limit_s,
-                                                   plausible_time_limit_s=config.plausible_time_limit_s), progress)
+                                                   plausible_time_limit_s=config.plausible_time_limit_s), progress,
+                                            public)
     finally:
         cache.close()
     rows = []

@@ -140,3 +140,8 @@ def test_repeated_examples_are_kept_once_and_types_matter():
     prompt = 'def f(x):\n    """\n    >>> f(1)\n    1\n    >>> f(1)\n    1\n\n    f(1) == 1.0\n    """\n'
     assert _pairs(public_examples(prompt, "f")) == [([1], {}, 1), ([1], {}, 1.0)]
     assert [type(t.expected) for t in public_examples(prompt, "f")] == [int, float]
+
+
+def test_an_inline_example_right_after_a_doctest_output_is_still_read():
+    prompt = 'def f(x):\n    """\n    >>> f(3)\n    6\n    f(0) == 0\n    >>> f([1,\n    ... 2])\n    [2,\n     4]\n    """\n'
+    assert _pairs(public_examples(prompt, "f")) == [([3], {}, 6), ([0], {}, 0), ([[1, 2]], {}, [2, 4])]

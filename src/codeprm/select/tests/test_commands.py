@@ -53,6 +53,29 @@ def test_select_picks_the_consensus_and_scores_it_beside_random_and_oracle(tmp_p
     assert [r["passed"] for r in rows] == [True, True] and rows[0]["tied"] == 2
 
 
+def test_select_with_public_examples_filters_on_the_docstring(tmp_path):
+    from codeprm.cli import app
+
+    # the docstring shows double(3) -> 6; three samples agree on x + 2 (and on the generated claim
+    # double(1) == 3, a wrong one), so CodeT picks them; the example rejects them (x + 2 gives 5)
+    prompt = 'def double(x):\n    """\n    >>> double(3)\n    6\n    """\n'
+    bench = tmp_path / "problems.jsonl"
+    write_jsonl([PROBLEMS[0].model_copy(update={"prompt": prompt})], bench)
+    samples, tests = tmp_path / "samples.jsonl", tmp_path / "tests.jsonl"
+    completions = ["    return 2 * x\n"] + ["    return x + 2\n"] * 3
+    samples.write_text("".join(json.dumps({"task_id": "D/0", "completion": c}) + "\n" for c in completions))
+    tests.write_text(json.dumps({"task_id": "D/0", "prompt": "", "samples": ["double(1) == 3"] * 2}) + "\n")
+    table = {}
+    for method in ("codet", "public+codet"):
+        out = tmp_path / method
+        result = CliRunner().invoke(app, ["select", "--samples", str(samples), "--tests", str(tests), "-b", f"jsonl:{bench}",
+                                          "--method", method, "--cache", str(tmp_path / "m.sqlite"), "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        table[method] = json.loads((out / "summary.json").read_text())["table"][method]["pass1"]
+    assert "public examples: 1 in 1 of 1 problems" in result.output
+    assert table == {"codet": 0.0, "public+codet": 1.0}
+
+
 def test_select_bad_method_is_one_line_and_exit_2(tmp_path):
     from codeprm.cli import main  # noqa: F401 - the console script's error handling
     from codeprm.cli import app
@@ -89,6 +112,9 @@ def test_bench_select_on_two_real_problems(tmp_path):
     assert data["data"]["problems"] == 2 and data["data"]["samples"] == 200
     assert set(data["tables"]) == {"all", "10", "50"}
     assert data["oracle_pass1"] >= data["random_pass1"]
+    # HumanEval/0 and /1 show doctest examples that their references pass
+    assert data["public_examples"]["problems_with_examples"] == 2 and data["public_examples"]["wrong_by_reference"] == 0
+    assert "public+b4" in data["tables"]["all"] and isinstance(data["best_uses_public_examples"], bool)
 
 
 def test_tests_generate_writes_codet_rows_with_task_ids(tmp_path, monkeypatch):

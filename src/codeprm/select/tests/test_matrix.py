@@ -69,3 +69,26 @@ def test_output_codes_number_values_per_column():
     codes = output_codes([["fp:a", "fp:x"], ["fp:b", "!timeout"], ["fp:a", "fp:x"]], 2)
     assert codes.tolist() == [[0, 0], [1, -1], [0, 0]]
     assert np.array_equal(output_codes([], 0), np.zeros((0, 0)))
+
+
+def test_public_examples_are_their_own_array_and_cached(sandbox, tmp_path):
+    from codeprm.problems.examples import public_examples
+
+    prompt = 'def f(x):\n    """Double x.\n    >>> f(3)\n    6\n    f(0) == 0\n    """\n'
+    problem = PROBLEM.model_copy(update={"prompt": prompt})
+    examples = {"P/0": public_examples(prompt, "f")}
+    assert len(examples["P/0"]) == 2
+    limits = Limits(hidden_time_limit_s=0.2, plausible_time_limit_s=0.2, max_timeouts=2)
+    cache = Cache(tmp_path / "m.sqlite")
+    (m,), cost = build_matrices([problem], {"P/0": COMPLETIONS}, {"P/0": CLAIMS}, sandbox, cache, limits,
+                                public=examples)
+    # 2 * x and x + x pass both examples; x + 1 passes neither (f(3) = 4, f(0) = 1); crash and hang none
+    assert m.public.astype(int).tolist() == [[1, 1], [1, 1], [0, 0], [0, 0], [0, 0]]
+    assert m.arrays()["public"].shape == (6, 2) and m.passes.shape == (5, 4)  # apart from the claims
+    # without public examples the array is empty and the other cells come from the cache
+    (bare,), cost2 = build_matrices([problem], {"P/0": COMPLETIONS}, {"P/0": CLAIMS}, sandbox, cache, limits)
+    assert bare.arrays()["public"].shape == (6, 0) and cost2.cells == 0
+    (m3,), cost3 = build_matrices([problem], {"P/0": COMPLETIONS}, {"P/0": CLAIMS}, sandbox, cache, limits,
+                                  public=examples)
+    assert cost3.cells == 0 and cost3.cached == 15 and (m3.public == m.public).all()
+    cache.close()

@@ -104,3 +104,62 @@ def test_mbr_clusters_by_outputs_and_ignores_silent_samples():
     assert mbr_scores(np.zeros((3, 0))).tolist() == [0, 0, 0]
     prior = cluster_prior(outputs)
     assert prior[0] > prior[2] > prior[3] > 0 and prior.max() < 1
+
+
+def _mx(passes, public, correct, outputs=None):
+    n = len(correct)
+    return {"passes": np.asarray(passes, dtype=bool), "public": np.asarray(public, dtype=bool).reshape(n, -1),
+            "correct": np.asarray(correct, dtype=bool),
+            "outputs": np.zeros((n, 0), dtype=np.int64) if outputs is None else np.asarray(outputs)}
+
+
+def test_public_share_and_the_no_examples_tie():
+    from codeprm.select.methods import METHODS, public_scores
+
+    public = np.array([[1, 1], [1, 0], [0, 0], [1, 1]], dtype=bool)
+    assert public_scores(public).tolist() == [1.0, 0.5, 0.0, 1.0]
+    assert public_scores(np.zeros((3, 0), dtype=bool)).tolist() == [0, 0, 0]  # no examples: random
+    mx = _mx(np.zeros((4, 1)), public, [1, 0, 0, 0])
+    assert expected_pass(METHODS["public"](mx), mx["correct"]) == pytest.approx(0.5)  # samples 0 and 3 tie
+
+
+def test_public_filter_then_codet_counts_only_the_kept_samples():
+    from codeprm.select.methods import METHODS, public_filter
+
+    # 2 correct samples agree on tests 0-1 (CodeT 2 x 2 = 4), 4 copies of a wrong program on its own wrong
+    # tests 2-3 (4 x 2 = 8): CodeT picks the wrong program. The one public example is failed by the wrong
+    # program, so after the filter CodeT sees the correct pair and a silent sample, and picks the pair.
+    passes = np.array([[1, 1, 0, 0]] * 2 + [[0, 0, 1, 1]] * 4 + [[0, 0, 0, 0]], dtype=bool)
+    correct = np.array([1, 1, 0, 0, 0, 0, 0], dtype=bool)
+    public = np.array([1, 1, 0, 0, 0, 0, 1], dtype=bool)
+    mx = _mx(passes, public, correct)
+    assert expected_pass(METHODS["codet"](mx), correct) == 0.0
+    assert public_filter(public[:, None]).tolist() == [True, True, False, False, False, False, True]
+    scores = METHODS["public+codet"](mx)
+    assert np.isneginf(scores[2:6]).all() and scores[:2].tolist() == [4, 4] and scores[6] == 0
+    assert expected_pass(scores, correct) == 1.0
+
+
+def test_public_filter_falls_back_to_the_method_when_nobody_passes_every_example():
+    from codeprm.select.methods import METHODS
+
+    # example 1 is wrong (nobody passes it): the filter keeps everyone and public+b4 is b4
+    public = np.array([[1, 0], [1, 0], [1, 0], [0, 0], [0, 0], [0, 0]], dtype=bool)
+    mx = _mx(PASSES, public, CORRECT)
+    assert METHODS["public+b4"](mx).tolist() == pytest.approx(METHODS["b4"](mx).tolist())
+    no_examples = _mx(PASSES, np.zeros((6, 0), dtype=bool), CORRECT)
+    assert METHODS["public+codet"](no_examples).tolist() == METHODS["codet"](no_examples).tolist()
+
+
+def test_public_filter_then_mbr_clusters_among_the_kept():
+    from codeprm.select.methods import METHODS, needs, uses_public
+
+    # 3 samples agree on a wrong output (the largest cluster), 2 on the right one; the example rejects the 3
+    outputs = np.array([[0, 0], [0, 0], [0, 0], [1, 1], [1, 1]])
+    public = np.array([0, 0, 0, 1, 1], dtype=bool)
+    correct = np.array([0, 0, 0, 1, 1], dtype=bool)
+    mx = _mx(np.zeros((5, 0)), public, correct, outputs)
+    assert expected_pass(METHODS["mbr"](mx), correct) == 0.0
+    assert expected_pass(METHODS["public+mbr"](mx), correct) == 1.0
+    assert needs("public+mbr") == {"public", "outputs"} and needs("public") == {"public"}
+    assert uses_public("public+b4") and not uses_public("b4+mbr")
