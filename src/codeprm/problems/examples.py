@@ -21,7 +21,9 @@ is what the author meant the reader to see):
 - **named**: the function the prompt documents (its last ``def``) shown through its parameters:
   ``Input: arr = [...], k = 3`` (or ``Input: [4, 2, 3]``, or ``name : value`` lines below ``Input:``)
   then ``Output: <literal>``; and ``For lst = [...] the output should be <literal>``. Parameter names
-  become keyword arguments, so a name the signature lacks makes the example fail for every program.
+  become keyword arguments; when one is not a parameter of the ``def`` but the count matches, they are
+  passed by position in the order shown (``Input: grid : ..., bucket_capacity : 1`` for
+  ``def max_fill(grid, capacity)``).
 
 ``>>> f(x)`` with no output shown claims ``None``, as in doctest. Only calls whose arguments are literals
 become tests; anything else that looks like an example is kept in ``Examples.unparsed`` with the reason,
@@ -100,7 +102,7 @@ def docstring_examples(prompt: str, names: set[str] | None = None) -> Examples:
             # a call of a function the prompt does not define is kept only when it reads cleanly
             _inline(lines, i, inline.start(1), inline.group(1), out, quiet=inline.group(1) not in known)
         elif defined and (_INPUT.match(lines[i]) or _FOR.match(lines[i])):
-            _named(lines, i, defined[-1], out)
+            _named(lines, i, defined[-1], _parameters(prompt, defined[-1]), out)
         i += 1
     return out
 
@@ -184,7 +186,17 @@ def _inline(lines: list[str], i: int, start: int, name: str, out: Examples, line
     return True
 
 
-def _named(lines: list[str], i: int, name: str, out: Examples) -> None:
+def _parameters(prompt: str, name: str) -> list[str] | None:
+    """Parameter names of the last ``def name`` in the prompt (None when its header does not parse)."""
+    header = [m for m in re.finditer(r"^\s*def\s+" + re.escape(name) + r"\s*\(.*?\)[^:\n]*:", prompt, re.M | re.S)]
+    try:
+        node = ast.parse(header[-1].group(0).strip() + " pass").body[0]
+    except (IndexError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return [a.arg for a in node.args.posonlyargs + node.args.args]
+
+
+def _named(lines: list[str], i: int, name: str, params: list[str] | None, out: Examples) -> None:
     """Read an ``Input: ... Output: ...`` block or a ``For <args> the output should be <value>`` line."""
     found = _FOR.match(lines[i])
     if found:
@@ -203,6 +215,9 @@ def _named(lines: list[str], i: int, name: str, out: Examples) -> None:
         call = ast.parse(f"{name}({args})", mode="eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         call = None
+    if isinstance(call, ast.Call) and params is not None and call.keywords and not call.args \
+            and len(call.keywords) == len(params) and any(k.arg not in params for k in call.keywords):
+        call.args, call.keywords = [k.value for k in call.keywords], []  # names differ: by position
     test = _call(call, _longest_literal(claim)) if isinstance(call, ast.Call) else None
     if test is None:
         out.unparsed.append((i, lines[i].strip(), "arguments or claimed value are not literals"))

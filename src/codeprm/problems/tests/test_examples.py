@@ -145,3 +145,8 @@ def test_repeated_examples_are_kept_once_and_types_matter():
 def test_an_inline_example_right_after_a_doctest_output_is_still_read():
     prompt = 'def f(x):\n    """\n    >>> f(3)\n    6\n    f(0) == 0\n    >>> f([1,\n    ... 2])\n    [2,\n     4]\n    """\n'
     assert _pairs(public_examples(prompt, "f")) == [([3], {}, 6), ([0], {}, 0), ([[1, 2]], {}, [2, 4])]
+
+
+def test_named_arguments_the_signature_lacks_go_by_position():
+    prompt = 'def fill(grid, capacity):\n    """\n    Input:\n        grid : [[1]]\n        bucket_capacity : 2\n    Output: 1\n    For grid = [], capacity = 1 the output should be 0\n    """\n'
+    assert _pairs(public_examples(prompt, "fill")) == [([[[1]], 2], {}, 1), ([], {"grid": [], "capacity": 1}, 0)]
