@@ -100,28 +100,22 @@ def build_matrices(problems: list[Problem], completions: dict[str, list[str]], t
     hidden_jobs, plausible_jobs = [], []
     for problem, programs, _, suite, shown in plan:
         graded = problem.model_copy(update={"time_limit_s": limits.hidden_time_limit_s})
-        probe = digest = None
-        if suite.claims:
-            probe = Problem(id=problem.id, prompt="", entry_point=PROBE, tests=suite.sandbox_tests(),
-                            time_limit_s=limits.plausible_time_limit_s, style="instruct")
-            digest = suite.digest()
         for program in programs:
             key = cell_key("hidden", problem.id, program, "", limits.hidden_time_limit_s)
             if cache.get(key) is None:
                 hidden_jobs.append((key, program, graded))
-            if probe is not None:
-                pkey = cell_key("plausible", problem.id, program, digest, limits.plausible_time_limit_s)
-                if cache.get(pkey) is None:
-                    plausible_jobs.append((pkey, probe_program(program, problem.entry_point or ""), probe, len(suite.claims)))
-        # public examples: claims only (Python's ==, as for the plausible tests), cached as their own kind
-        if shown.claims:
-            probe = Problem(id=problem.id, prompt="", entry_point=PROBE, tests=shown.sandbox_tests(),
+        # plausible tests and public examples run the same way (claims judged with Python's ==, plus the
+        # output probe), each cached as its own kind
+        for kind, claims in (("plausible", suite), ("public", shown)):
+            if not claims.claims:
+                continue
+            probe = Problem(id=problem.id, prompt="", entry_point=PROBE, tests=claims.sandbox_tests(),
                             time_limit_s=limits.plausible_time_limit_s, style="instruct")
-            digest = shown.digest()
+            digest = claims.digest()
             for program in programs:
-                pkey = cell_key("public", problem.id, program, digest, limits.plausible_time_limit_s)
+                pkey = cell_key(kind, problem.id, program, digest, limits.plausible_time_limit_s)
                 if cache.get(pkey) is None:
-                    plausible_jobs.append((pkey, probe_program(program, problem.entry_point or ""), probe, len(shown.claims)))
+                    plausible_jobs.append((pkey, probe_program(program, problem.entry_point or ""), probe, len(claims.claims)))
     total = len(hidden_jobs) + len(plausible_jobs)
     cost.cached = sum(len(p[1]) * (1 + bool(p[3].claims) + bool(p[4].claims)) for p in plan) - total
     done = 0
@@ -162,21 +156,25 @@ def build_matrices(problems: list[Problem], completions: dict[str, list[str]], t
         correct = np.array([h["passed"] for h in hidden], dtype=bool)
         passes = np.zeros((len(programs), len(suite.claims)), dtype=bool)
         codes = [["!none"] * len(suite.inputs) for _ in programs]
-        if suite.claims:
-            digest = suite.digest()
-            for i, program in enumerate(programs):
-                cell = cache.get(cell_key("plausible", problem.id, program, digest, limits.plausible_time_limit_s))
-                passes[i] = [c == "1" for c in cell["passes"]]
-                codes[i] = cell["outputs"]
+        for i, cell in enumerate(_claim_cells(cache, "plausible", problem, programs, suite, limits)):
+            passes[i] = [c == "1" for c in cell["passes"]]
+            codes[i] = cell["outputs"]
         shown_passes = np.zeros((len(programs), len(shown.claims)), dtype=bool)
-        digest = shown.digest() if shown.claims else ""
-        for i, program in enumerate(programs if shown.claims else []):
-            cell = cache.get(cell_key("public", problem.id, program, digest, limits.plausible_time_limit_s))
+        for i, cell in enumerate(_claim_cells(cache, "public", problem, programs, shown, limits)):
             shown_passes[i] = [c == "1" for c in cell["passes"]]
         matrices.append(ProblemMatrix(problem.id, rows, passes, output_codes(codes, len(suite.inputs)), correct,
                                       programs=programs, claims=suite.claims, public=shown_passes,
                                       examples=shown.claims))
     return matrices, cost
+
+
+def _claim_cells(cache: Cache, kind: str, problem: Problem, programs: list[str], suite: PlausibleSuite,
+                 limits: Limits) -> list[dict]:
+    """The cached cells of ``programs`` on a suite of claims (none when the suite has no claims)."""
+    if not suite.claims:
+        return []
+    digest = suite.digest()
+    return [cache.get(cell_key(kind, problem.id, p, digest, limits.plausible_time_limit_s)) for p in programs]
 
 
 def _count(cost: Cost, statuses: list[str]) -> None:
