@@ -88,15 +88,20 @@ def call_test(test: ast.expr, callees: set[str]) -> TestCase | None:
     for call, other in ((test.left, test.comparators[0]), (test.comparators[0], test.left)):
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in callees):
             continue
-        if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
-            return None
-        args = [literal_value(a) for a in call.args]
-        kwargs = {k.arg: literal_value(k.value) for k in call.keywords}
-        expected = literal_value(other)
-        if _MISSING in (expected, *args, *kwargs.values()):
-            return None
-        return TestCase.call(args=args, kwargs=kwargs, expected=expected)
+        return literal_call(call, literal_value(other))
     return None
+
+
+def literal_call(call: ast.Call, expected: Any) -> TestCase | None:
+    """A call test of ``call`` expecting ``expected``; None when ``expected`` is ``_MISSING`` or an
+    argument is not a literal (or is starred, ``*xs`` / ``**kw``)."""
+    if expected is _MISSING or any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        return None
+    args = [literal_value(a) for a in call.args]
+    kwargs = {k.arg: literal_value(k.value) for k in call.keywords}
+    if _MISSING in (*args, *kwargs.values()):
+        return None
+    return TestCase.call(args=args, kwargs=kwargs, expected=expected)
 
 
 def is_trivial(stmt: ast.stmt) -> bool:

@@ -36,7 +36,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from codeprm.problems.asserts import _MISSING, call_test, literal_value
+from codeprm.problems.asserts import _MISSING, call_test, literal_call, literal_value
 from codeprm.problems.model import TestCase
 
 _DOCTEST = re.compile(r"^(\s*)>>>\s?(.*)$")
@@ -161,7 +161,7 @@ def _doctest_test(source: str, expected: str) -> tuple[str, TestCase] | str:
         return (name, test) if test is not None else "not f(<literals>) == <literal>"
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
         return "not a plain call of a function"
-    test = _call(node, _value(expected) if expected else None)  # doctest: no output means None
+    test = literal_call(node, _value(expected) if expected else None)  # doctest: no output means None
     return (node.func.id, test) if test is not None else "arguments or expected output are not literals"
 
 
@@ -177,7 +177,7 @@ def _inline(lines: list[str], i: int, start: int, name: str, out: Examples, line
         return False
     rest = _CLOSING.sub("", text[end:].split("\n", 1)[0]).strip()
     value = _longest_literal(_SEPARATOR.sub("", rest, count=1)) if rest else _MISSING
-    test = _call(call, value)
+    test = literal_call(call, value)
     if test is None:
         if not quiet:
             out.unparsed.append((line_no, lines[i].strip(), "arguments or claimed value are not literals"))
@@ -218,7 +218,7 @@ def _named(lines: list[str], i: int, name: str, params: list[str] | None, out: E
     if isinstance(call, ast.Call) and params is not None and call.keywords and not call.args \
             and len(call.keywords) == len(params) and any(k.arg not in params for k in call.keywords):
         call.args, call.keywords = [k.value for k in call.keywords], []  # names differ: by position
-    test = _call(call, _longest_literal(claim)) if isinstance(call, ast.Call) else None
+    test = literal_call(call, _longest_literal(claim)) if isinstance(call, ast.Call) else None
     if test is None:
         out.unparsed.append((i, lines[i].strip(), "arguments or claimed value are not literals"))
     else:
@@ -260,12 +260,3 @@ def _value(text: str) -> object:
         return _MISSING
     return literal_value(node)
 
-
-def _call(node: ast.Call, expected: object) -> TestCase | None:
-    if expected is _MISSING or any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
-        return None
-    args = [literal_value(a) for a in node.args]
-    kwargs = {k.arg: literal_value(k.value) for k in node.keywords}
-    if _MISSING in (*args, *kwargs.values()):
-        return None
-    return TestCase.call(args=args, kwargs=kwargs, expected=expected)
