@@ -62,3 +62,18 @@ def hierarchical_diff_ci(a: Sequence[Sequence[float]], b: Sequence[Sequence[floa
         problems = rng.integers(0, P, P)
         stats.append(_draw(rng, xa, np.tile(problems, (xa.shape[0], 1))) - _draw(rng, xb, np.tile(problems, (xb.shape[0], 1))))
     return [float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))]
+
+
+def hierarchical_paired_diff_ci(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], n_boot: int = 4000,
+                                seed: int = 0) -> list[float]:
+    """95% interval of mean(a) - mean(b) when the two methods share their seeds (row s of ``a`` and of ``b``
+    ran from the same seed) and problems: each draw resamples seed indices and problem indices once and
+    applies them to both, so what a seed or a problem does to both methods cancels."""
+    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if xa.shape != xb.shape:
+        raise ValueError(f"paired runs need the same seeds and problems ({xa.shape} vs {xb.shape})")
+    d = xa - xb
+    rng = np.random.default_rng(seed)
+    S, P = d.shape
+    stats = [_draw(rng, d, rng.integers(0, P, (S, P))) for _ in range(n_boot)]
+    return [float(np.percentile(stats, 2.5)), float(np.percentile(stats, 97.5))]

@@ -48,6 +48,11 @@ class SFTConfig(StrictModel):
     seed: int = Field(default=0, description="seeds model init and batch order")
     threads: int = Field(default=1, ge=1, description="torch CPU threads (one is ~3x faster than two on a busy 2-core machine)")
     log_every: int = Field(default=25, ge=1, description="steps between loss reports")
+    mutate_line_prob: float = Field(default=0.0, ge=0, le=1, description="per reference body line, the probability that a training "
+                                    "copy has it replaced by a one-line mutant (problems/mutate.py): a policy with line-local error "
+                                    "habits that RL can remove on fresh problems (docs/experiments/rl_mechanism); 0 = clean references")
+    mutation_copies: int = Field(default=1, ge=1, le=64, description="training copies of each problem, each mutated independently "
+                                 "(with mutate_line_prob > 0: the habit is a rate, not a memorised edit of one problem)")
 
 
 def training_pair(problem: Problem) -> tuple[str, str]:
@@ -86,11 +91,36 @@ def build_model(config: SFTConfig, vocab_size: int, eos_id: int):
     return LlamaForCausalLM(model_config)
 
 
-def encode_examples(problems: list[Problem], tokenizer, max_len: int) -> list[tuple[list[int], list[int]]]:
-    """(prompt ids, completion ids + EOS) per problem, tokenized apart exactly as generation sees them."""
-    examples = []
+def habit_pairs(problems: list[Problem], prob: float, copies: int, seed: int) -> list[tuple[str, str]]:
+    """``copies`` training pairs per problem whose reference body lines are each replaced, independently
+    with probability ``prob``, by a random one-line mutant of that line (operator swap, constant change,
+    comparison flip, variable swap, dropped line). Lines keep their count, so a mutant's line is the
+    reference's line at the same index. Deterministic in ``seed``."""
+    from codeprm.problems.mutate import mutants
+
+    rng = random.Random(seed)
+    pairs = []
     for problem in problems:
         prompt, completion = training_pair(problem)
+        first = problem.prompt.count("\n")  # program line of the reference's first body line
+        n_body = len(problem.reference.splitlines())
+        for _ in range(copies):
+            program = problem.prompt + problem.reference
+            for row in range(first, first + n_body):
+                if rng.random() < prob:
+                    options = mutants(program, lines=range(row, row + 1), seed=rng.randrange(2**31))
+                    if options:
+                        program = rng.choice(options).program
+            pairs.append((prompt, problem.prompt[len(prompt):] + program[len(problem.prompt):]))
+    return pairs
+
+
+def encode_examples(problems: list[Problem] | list[tuple[str, str]], tokenizer, max_len: int) -> list[tuple[list[int], list[int]]]:
+    """(prompt ids, completion ids + EOS) per problem (or per ready (prompt, completion) pair), tokenized
+    apart exactly as generation sees them."""
+    examples = []
+    for item in problems:
+        prompt, completion = item if isinstance(item, tuple) else training_pair(item)
         p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
         c_ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
         if len(p_ids) + len(c_ids) <= max_len:
@@ -135,7 +165,11 @@ def train_sft(config: SFTConfig, out_dir: str | Path, on_step: Callable[[int, fl
     problems = [p for p in load_benchmark(config.data) if p.reference is not None]
     texts = [a + b for a, b in map(training_pair, problems)]
     tokenizer = train_tokenizer(texts, config.vocab_size)
-    examples = encode_examples(problems, tokenizer, config.max_len)
+    if config.mutate_line_prob > 0 or config.mutation_copies > 1:
+        pairs = habit_pairs(problems, config.mutate_line_prob, config.mutation_copies, config.seed)
+        examples = encode_examples(pairs, tokenizer, config.max_len)
+    else:
+        examples = encode_examples(problems, tokenizer, config.max_len)
     if not examples:
         raise CodeprmError(f"no training example of '{config.data}' fits max_len={config.max_len}")
     model = build_model(config, len(tokenizer), tokenizer.eos_token_id)

@@ -147,8 +147,10 @@ def prm_line_scorer(prm, batch_size: int = 16, autocast=None) -> LineScorer:
 
 
 # ---------------------------------------------------------------------------------------- verifier
-def sandbox_verifier(workers: int | None = None) -> Verifier:
-    """Runs programs in the sandbox; coverage (``lines_executed``) only when asked for."""
+def sandbox_verifier(workers: int | None = None, stop_at_first_failure: bool = False) -> Verifier:
+    """Runs programs in the sandbox; coverage (``lines_executed``) only when asked for. With
+    ``stop_at_first_failure`` a failing sample's later tests are skipped: right (and much cheaper, a
+    looping sample costs one time limit instead of one per test) when only ``passed`` is read."""
     import logging
 
     from codeprm.sandbox import Sandbox
@@ -159,13 +161,13 @@ def sandbox_verifier(workers: int | None = None) -> Verifier:
 
     def verify(problems: Sequence[Problem], programs: Sequence[str], coverage: bool = False) -> list[Result]:
         try:
-            return sandbox.run_many(list(zip(programs, problems)), coverage=coverage)
+            return sandbox.run_many(list(zip(programs, problems)), coverage=coverage, stop_at_first_failure=stop_at_first_failure)
         except Exception as exc:  # noqa: BLE001 - one bad sample must not end a long run
             logging.getLogger("codeprm.rl").warning("sandbox batch failed (%s); judging samples one by one", exc)
         results = []
         for program, problem in zip(programs, problems):
             try:
-                results.append(sandbox.run(program, problem, coverage=coverage))
+                results.append(sandbox.run(program, problem, coverage=coverage, stop_at_first_failure=stop_at_first_failure))
             except Exception as exc:  # noqa: BLE001 - reported as infra_error: masked, never scored 0
                 results.append(Result(problem_id=problem.id, tests=[TestResult(status="infra_error", detail=str(exc)[:200])]))
         return results

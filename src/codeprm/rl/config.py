@@ -28,9 +28,18 @@ class RewardConfig(StrictModel):
     prm_weight_pass: float = Field(0.2, ge=0, le=10, description="weight of line rewards in programs that pass all tests (small: the outcome already says they are good)")
     prm_weight_fail: float = Field(0.5, ge=0, le=10, description="weight of line rewards in programs that fail; the dense signal says *where* they went wrong")
     divide_by_lines: bool = Field(False, description="divide each line reward by the number of scored lines, so long programs cannot farm reward by adding lines")
-    line_transform: Literal["none", "clip", "pure_min"] = Field(
-        "none", description="clip: min(r, 0), only penalties (reward-hacking guard); pure_min: PURE's min-form credit, softmax(-r/T)*r over the sample's lines (Cheng et al. 2025)")
+    line_transform: Literal["none", "clip", "pure_min", "min_delta"] = Field(
+        "none", description="clip: min(r, 0), only penalties (reward-hacking guard); pure_min: PURE's min-form credit, softmax(-r/T)*r over the sample's lines (Cheng et al. 2025); "
+                            "min_delta: potential-based shaping with the running minimum of the line scores as the potential (1 before the first line): "
+                            "a line's reward is how far it lowers the minimum, so the penalty lands where the program goes wrong, the sum is "
+                            "weight*(min score - 1) whatever the number of lines, and exact labels give -weight on the first wrong line only")
+    exact_lines: bool = Field(False, description="line scores from exact first-error labels (labels/exact.py: the reference's own remaining "
+                              "lines complete the prefix; needs problems with a reference, one sandbox batch per search round) instead of a "
+                              "PRM: 1 before a failing sample's first wrong line, 0 from it on, 1 on passing samples; the positive control "
+                              "that separates 'dense line rewards help' from 'the PRM is good enough'")
     pure_temperature: float = Field(0.1, gt=0, le=10, description="T of the pure_min transform; small T approaches the minimum line reward")
+    log_prm_auroc: bool = Field(False, description="with a PRM: also compute exact first-error labels of each batch's failing samples "
+                                "(as exact_lines does) and log the PRM's line AUROC against them, so PRM drift as the policy moves is visible")
     mask_unexecuted_lines: bool = Field(False, description="StepCoder's FGO: no loss on tokens of lines the tests never executed (needs coverage the verifier vouches for: Result.coverage_trusted; the sandbox's own coverage is untrusted, so with it nothing is masked)")
 
 
@@ -53,6 +62,10 @@ class AlgorithmConfig(StrictModel):
     kl_in: Literal["reward", "loss"] = Field("reward", description="reward: subtract kl_coef*KL from each token's reward (InstructGPT); loss: add it to the loss (GRPO)")
     whiten_advantages: bool = Field(True, description="normalise advantages over the batch before the update")
     grpo_norm_by_std: bool = Field(True, description="GRPO divides by the group's std (Dr. GRPO argues against it)")
+    process_credit: Literal["to_go", "line"] = Field(
+        "to_go", description="estimator=process: to_go = each token gets the sum of the baselined line rewards after it (PRIME), which also "
+                             "charges an error line's penalty to every correct line before it; line = each token gets its own line's "
+                             "baselined reward (the tokens from the previous line end through this line's end), so credit stays on the line")
     epochs: int = Field(2, ge=1, le=50, description="passes over each rollout batch")
     minibatch_size: int = Field(8, ge=1, le=4096, description="samples per gradient step")
     lr: float = Field(2e-5, gt=0, le=1, description="policy learning rate (AdamW)")
@@ -82,6 +95,9 @@ class RLConfig(StrictModel):
 
     policy: str = Field("tiny", description="policy spec for codeprm.policy.registry.load_policy (tiny | hf:PATH | embedded)")
     train_benchmark: str = Field("synth:train", description="problems to train on (any load_benchmark name)")
+    train_stream: str | None = Field(None, description="fresh problems every step from a generator (synth:SPLIT?difficulty=A-B): "
+                                     "prompts_per_step new problems per step, never one drawn before nor one in a held-out set, so a "
+                                     "rising training pass rate means a rising skill; None = sample train_benchmark (a fixed set)")
     eval_benchmark: str = Field("synth:heldout", description="held-out problems for periodic greedy pass@1")
     eval_limit: int | None = Field(64, ge=1, description="evaluate on the first N held-out problems; None = all")
     eval_unseen_benchmark: str | None = Field(None, description="a second held-out set (e.g. unseen compositions), evaluated beside eval_benchmark; None = none")
@@ -124,8 +140,10 @@ class RLConfig(StrictModel):
     def _check_combinations(self) -> "RLConfig":
         if self.algo.estimator in ("grpo", "rloo", "process") and self.samples_per_prompt < 2:
             raise ValueError(f"algo.estimator={self.algo.estimator} needs samples_per_prompt >= 2 (a group to compare against)")
-        if self.algo.estimator == "process" and self.reward.prm is None:
-            raise ValueError("algo.estimator=process needs reward.prm (line rewards to baseline)")
+        if self.reward.exact_lines and self.reward.prm is not None:
+            raise ValueError("reward.exact_lines and reward.prm both give line scores; set one")
+        if self.algo.estimator == "process" and self.reward.prm is None and not self.reward.exact_lines:
+            raise ValueError("algo.estimator=process needs line rewards (reward.prm or reward.exact_lines)")
         if self.algo.estimator == "process" and self.algo.kl_in == "reward" and self.algo.kl_coef > 0:
             raise ValueError("algo.estimator=process builds advantages from outcome and line rewards only; put the KL in the loss (algo.kl_in=loss)")
         if self.critic_init == "prm" and self.algo.estimator == "gae" and self.reward.prm is None:

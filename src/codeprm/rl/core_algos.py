@@ -152,10 +152,14 @@ def rloo(token_level_rewards: torch.Tensor, response_mask: torch.Tensor, group_i
 # ------------------------------------------------------------------------------ critic-free, process
 @register_adv_est("process")
 def process(token_level_rewards: torch.Tensor, response_mask: torch.Tensor, group_index, scores: torch.Tensor,
-            process_rewards: torch.Tensor, process_mask: torch.Tensor, **_) -> tuple[torch.Tensor, torch.Tensor]:
+            process_rewards: torch.Tensor, process_mask: torch.Tensor, process_credit: str = "to_go", **_) -> tuple[torch.Tensor, torch.Tensor]:
     """Process advantages (PRIME, Cui et al. 2025): line rewards get a leave-one-out baseline — the mean line
-    reward of the group's other samples — and each token's advantage is the reverse cumulative sum of the
-    baselined line rewards after it, plus the sample's RLOO outcome advantage.
+    reward of the group's other samples — plus the sample's RLOO outcome advantage on every token.
+
+    ``process_credit="to_go"``: each token gets the reverse cumulative sum of the baselined line rewards
+    after it (PRIME). ``"line"``: each token gets its own line's baselined reward only (the tokens after
+    the previous line end through this line's end token), so a wrong line's penalty is not charged to
+    the correct lines before it.
 
     ``scores`` (B,) are outcome rewards; ``process_rewards`` (B, T) hold line rewards on line-end tokens and
     ``process_mask`` (B, T) marks those tokens.
@@ -164,10 +168,26 @@ def process(token_level_rewards: torch.Tensor, response_mask: torch.Tensor, grou
     mean_line_reward = masked_mean(process_rewards, pmask, dim=-1)  # (B,)
     baseline = _leave_one_out_mean(mean_line_reward, group_index)  # (B,)
     baselined = (process_rewards - baseline[:, None]) * pmask  # (B, T), nonzero only on line ends
-    returns_to_go = baselined.flip(-1).cumsum(-1).flip(-1)  # sum_{s>=t}
+    if process_credit == "to_go":
+        line_part = baselined.flip(-1).cumsum(-1).flip(-1)  # sum_{s>=t}
+    elif process_credit == "line":
+        line_part = own_line_value(baselined, pmask)
+    else:
+        raise ValueError(f"unknown process_credit '{process_credit}'; known: to_go, line")
     outcome_adv = (scores - _leave_one_out_mean(scores, group_index))[:, None]
-    adv = (returns_to_go + outcome_adv) * response_mask
+    adv = (line_part + outcome_adv) * response_mask
     return adv, adv
+
+
+def own_line_value(values: torch.Tensor, end_mask: torch.Tensor) -> torch.Tensor:
+    """Each token takes ``values`` at the first marked (line-end) token at or after it, (B, T); tokens after
+    a row's last marked token get 0."""
+    out = torch.zeros_like(values)
+    carry = torch.zeros_like(values[:, 0])
+    for t in reversed(range(values.shape[1])):
+        carry = torch.where(end_mask[:, t] > 0, values[:, t], carry)
+        out[:, t] = carry
+    return out
 
 
 # ------------------------------------------------------------------------------------------- losses

@@ -51,11 +51,39 @@ def line_rewards_from_scores(scores: Sequence[float | None], passed: bool, cfg: 
     """PRM scores (one per line, None for neutral) -> weighted, transformed line rewards (None kept)."""
     weight = cfg.prm_weight_pass if passed else cfg.prm_weight_fail
     scored = [i for i, s in enumerate(scores) if s is not None]
+    if cfg.line_transform == "min_delta":
+        return min_delta_rewards(scores, weight)
     raw = [weight * (float(scores[i]) - cfg.prm_center) for i in scored]
     out: list[float | None] = [None] * len(scores)
     for i, v in zip(scored, transform_line_rewards(raw, cfg)):
         out[i] = v
     return out
+
+
+def min_delta_rewards(scores: Sequence[float | None], weight: float) -> list[float | None]:
+    """Potential-based line rewards (Ng et al. 1999) with the running minimum of the scores as the
+    potential: Phi_{-1} = 1, Phi_i = min(Phi_{i-1}, s_i), r_i = weight * (Phi_i - Phi_{i-1}) <= 0. The
+    penalty lands on the line where the score first drops, later lines add nothing unless they drop it
+    further, and a sample's line rewards sum to weight * (min_i s_i - 1) however many lines it has."""
+    out: list[float | None] = [None] * len(scores)
+    phi = 1.0
+    for i, s in enumerate(scores):
+        if s is None:
+            continue
+        new = min(phi, float(s))
+        out[i] = weight * (new - phi)
+        phi = new
+    return out
+
+
+def exact_line_scores(n_lines: int, first_error: int | None, passed: bool | None) -> list[float | None]:
+    """Line scores from an exact first-error label: 1 before the first wrong line, 0 from it on; every line
+    1 in a passing sample; None (no line reward) when the label is unknown for a failing sample."""
+    if passed:
+        return [1.0] * n_lines
+    if first_error is None:
+        return [None] * n_lines
+    return [1.0 if i < first_error else 0.0 for i in range(n_lines)]
 
 
 # ------------------------------------------------------------------------------------ coverage mask

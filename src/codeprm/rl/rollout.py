@@ -54,6 +54,8 @@ class Rewards:
     lines: list[int]  # (B,) non-neutral lines per sample
     neutral_share: list[float]  # (B,) share of a sample's lines that are blank or comment-only
     prm_mean: list[float | None]  # (B,) mean PRM score of a sample's lines (None without a PRM)
+    exact_first_errors: list[int | None] | None = None  # (B,) exact first wrong line, when computed
+    prm_line_auroc: float | None = None  # the PRM's line AUROC against the exact labels on this batch
 
 
 def _positions(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -142,6 +144,14 @@ def score_rollout(ro: Rollout, verifier: Verifier, line_scorer: LineScorer | Non
     results = verifier(ro.problems, ro.programs, config.reward.mask_unexecuted_lines)
     line_scores = line_scorer(ro.prompts, ro.texts) if line_scorer is not None else None
     B, T = ro.responses.shape
+    first_errors, auroc = None, None
+    if config.reward.exact_lines or (line_scores is not None and config.reward.log_prm_auroc):
+        first_errors = _exact_first_errors(ro, results, verifier)
+    if config.reward.exact_lines:
+        line_scores = [rw.exact_line_scores(len(rw.line_spans(t)), fe, None if r.infra_error else r.passed)
+                       for t, fe, r in zip(ro.texts, first_errors, results)]
+    elif first_errors is not None:
+        auroc = _line_auroc(line_scores, first_errors, results)
     # a few prompt tokens decoded before each response, so SentencePiece keeps its leading space
     ctx = slice(max(0, ro.prompt_width - 4), ro.prompt_width)
     shaped, lines, neutral, prm_mean = [], [], [], []
@@ -171,4 +181,34 @@ def score_rollout(ro: Rollout, verifier: Verifier, line_scorer: LineScorer | Non
                    loss_mask=stack("loss_mask") * ro.response_mask,
                    outcomes=torch.tensor([s.outcome for s in shaped], device=ro.response_mask.device),
                    passed=[None if r.infra_error else r.passed for r in results],
-                   line_rewards=[x for s in shaped for x in s.line_rewards], lines=lines, neutral_share=neutral, prm_mean=prm_mean)
+                   line_rewards=[x for s in shaped for x in s.line_rewards], lines=lines, neutral_share=neutral, prm_mean=prm_mean,
+                   exact_first_errors=first_errors, prm_line_auroc=auroc)
+
+
+def _exact_first_errors(ro: Rollout, results, verifier: Verifier) -> list[int | None]:
+    """Exact first wrong lines of the failing samples (labels/exact.py), None for the others."""
+    from codeprm.labels.exact import exact_first_errors
+
+    failing = [b for b, r in enumerate(results) if not r.infra_error and not r.passed]
+    run = lambda problems, programs: [None if r.infra_error else r.passed for r in verifier(problems, programs, False)]  # noqa: E731
+    found = exact_first_errors([ro.problems[b] for b in failing], [ro.texts[b] for b in failing], run)
+    out: list[int | None] = [None] * len(results)
+    for b, fe in zip(failing, found):
+        out[b] = fe
+    return out
+
+
+def _line_auroc(line_scores, first_errors, results) -> float | None:
+    """AUROC of the PRM's line scores for "this prefix is on track" against the exact labels: lines of
+    passing samples and lines before a failing sample's first wrong line are positives, the rest negatives."""
+    from codeprm.prm.metrics import auroc
+
+    scores, labels = [], []
+    for ls, fe, r in zip(line_scores, first_errors, results):
+        if r.infra_error or (not r.passed and fe is None):
+            continue
+        for i, x in enumerate(ls):
+            if x is not None:
+                scores.append(float(x))
+                labels.append(1 if r.passed or i < fe else 0)
+    return auroc(scores, [bool(x) for x in labels]) if 0 < sum(labels) < len(labels) else None

@@ -12,6 +12,7 @@ from typing import Sequence
 import torch
 
 from codeprm.problems import Problem
+from codeprm.problems.stream import ProblemStream
 from codeprm.rl.components import (LineScorer, Verifier, ValueModel, add_lora, build_critic, check_same_tokenizer, load_checkpoint,
                                    load_prm, load_rl_policy, prm_line_scorer, sandbox_verifier, save_checkpoint, truncate_metrics)
 from codeprm.rl.config import RLConfig
@@ -34,6 +35,7 @@ class Run:
     verifier: Verifier
     line_scorer: LineScorer | None
     train_problems: list[Problem]
+    stream: "ProblemStream | None"  # fresh problems per step (config.train_stream), else None
     eval_sets: dict[str, list[Problem]]
     log: "RunLog"
     step: int = 0  # policy updates done
@@ -68,13 +70,20 @@ def set_up(config: RLConfig, *, policy=None, verifier: Verifier | None = None, l
     rcfg = config.reward
 
     policy = policy or load_rl_policy(config.policy)
-    train_problems = list(train_problems or load_benchmark(config.train_benchmark))
     eval_sets = {"heldout": list(eval_problems or load_benchmark(config.eval_benchmark))[: config.eval_limit]}
     if config.eval_unseen_benchmark:
         eval_sets["unseen"] = load_benchmark(config.eval_unseen_benchmark)[: config.eval_limit]
+    stream = None
+    if config.train_stream:
+        stream = ProblemStream(config.train_stream, config.seed, exclude=[p for ps in eval_sets.values() for p in ps])
+        train_problems = []
+    else:
+        train_problems = list(train_problems or load_benchmark(config.train_benchmark))
     closers = []
     if verifier is None:
-        verifier = sandbox_verifier(config.sandbox_workers)
+        # all_pass reads only `passed`: a failing sample's remaining tests need not run
+        only_passed = rcfg.outcome == "all_pass" and not rcfg.mask_unexecuted_lines
+        verifier = sandbox_verifier(config.sandbox_workers, stop_at_first_failure=only_passed)
         closers.append(verifier.close)
     prm = None
     if rcfg.prm and (line_scorer is None or (config.uses_critic and config.critic_init == "prm")):
@@ -107,9 +116,11 @@ def set_up(config: RLConfig, *, policy=None, verifier: Verifier | None = None, l
             critic.load_state_dict(ckpt["critic"])
             critic_opt.load_state_dict(ckpt["critic_optimizer"])
         step = ckpt["step"]
+    if stream is not None:
+        stream.replay(step, config.prompts_per_step)  # what the killed run had drawn stays drawn
     log = RunLog(out, step, resumed=ckpt is not None, progress_total=config.steps if config.progress else 0)
     return Run(config=config, out=out, place=place, policy=policy, model=model, reference=reference, critic=critic, optimizer=optimizer,
-               critic_opt=critic_opt, verifier=verifier, line_scorer=line_scorer, train_problems=train_problems, eval_sets=eval_sets,
+               critic_opt=critic_opt, verifier=verifier, line_scorer=line_scorer, train_problems=train_problems, stream=stream, eval_sets=eval_sets,
                log=log, step=step, fresh=ckpt is None, saved_step=step if ckpt is not None else None, closers=closers)
 
 

@@ -61,7 +61,10 @@ def train(config: RLConfig, *, policy=None, verifier: Verifier | None = None, li
             step_start = time.time()
             # ---- 1. rollout
             rng = random.Random(_seed_for(config.seed, run.step, 0))
-            problems = rng.sample(run.train_problems, min(config.prompts_per_step, len(run.train_problems)))
+            if run.stream is not None:
+                problems = run.stream.draw(run.step, config.prompts_per_step)
+            else:
+                problems = rng.sample(run.train_problems, min(config.prompts_per_step, len(run.train_problems)))
             ro = rollout(run.policy, problems, config, seed=_seed_for(config.seed, run.step, 1), place=place)
             b_mask = ro.response_mask  # (B, T)
             chunk = algo.minibatch_size
@@ -94,7 +97,8 @@ def train(config: RLConfig, *, policy=None, verifier: Verifier | None = None, li
             b_advantages, b_returns = estimator(
                 token_level_rewards=b_token_rewards, response_mask=b_mask, values=b_values, gamma=algo.gamma, lam=algo.lam,
                 group_index=ro.group_index, scores=rewards.outcomes if algo.estimator == "process" else None,
-                process_rewards=rewards.process_rewards, process_mask=rewards.process_mask, norm_by_std=algo.grpo_norm_by_std)
+                process_rewards=rewards.process_rewards, process_mask=rewards.process_mask, norm_by_std=algo.grpo_norm_by_std,
+                process_credit=algo.process_credit)
             if algo.whiten_advantages:
                 b_advantages = ca.masked_whiten(b_advantages, rewards.loss_mask) * b_mask
             batch = Batch(old_logprobs=b_old_logprobs, ref_logprobs=b_ref_logprobs, advantages=b_advantages, returns=b_returns,
@@ -181,6 +185,9 @@ def _step_row(run: Run, ro, rewards, batch: Batch, b_kl: torch.Tensor, kl: float
         "response_length": b_mask.sum(-1).mean().item(),
         "loss_masked_share": 1 - (rewards.loss_mask.sum() / b_mask.sum().clamp(min=1)).item(),
         "infra_errors": sum(p is None for p in rewards.passed),
+        "prm_line_auroc": rewards.prm_line_auroc if rewards.prm_line_auroc is not None else float("nan"),
+        "exact_labelled": (sum(fe is not None for fe in rewards.exact_first_errors) if rewards.exact_first_errors is not None else 0),
+        "problems_fresh": run.stream is not None,
         "explained_variance": ca.explained_variance(batch.values, batch.returns, b_mask) if run.critic is not None else float("nan"),
         **diag,
         "step_time_s": step_time,
