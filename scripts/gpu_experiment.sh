@@ -1,49 +1,59 @@
 #!/usr/bin/env bash
-# The dense-vs-outcome RL experiment on one GPU (sized for an H100/H200 in under 10 minutes), or at toy
-# size on a CPU to check the plumbing first:
+# The mechanism experiment (docs/experiments/rl_mechanism) scaled up for one GPU, or at toy size on a CPU
+# so it cannot rot (CI runs the toy size):
 #
-#   bash scripts/gpu_experiment.sh                       # SmolLM2-135M-Instruct (embedded), GPU sizes
-#   TOY=1 POLICY=hf:runs/tiny bash scripts/gpu_experiment.sh   # a few minutes on a CPU, numbers meaningless
+#   bash scripts/gpu_experiment.sh            # one H100: a larger habit policy, bigger batches, more steps
+#   TOY=1 bash scripts/gpu_experiment.sh      # a few minutes on a CPU; the numbers mean nothing
 #
-# Steps (each resumable: rerun the script and it continues): 1. the sometimes-solved regime (problems the
-# starting policy passes 1-6 times in 8), 2. binary-search line labels from the policy's own rollouts on
-# the RL problems, 3. a PRM on the policy's backbone (same tokenizer), 4. the four-arm experiment with
-# hierarchical bootstrap CIs. Everything goes under $OUT; the summary is $OUT/experiment/summary.json.
-# Assumes codeprm is installed (scripts/install.sh) and the embedded model converted once.
+# Steps, each resumable (rerun the script and it continues):
+#   1. SFT from scratch of a policy with line-local error habits (references with each body line replaced,
+#      p = 0.25, by a one-line mutant), so its pass rate falls with the number of bug-prone lines;
+#   2. binary-search line labels from that policy's own rollouts on fresh problems (K rollouts per probe);
+#   3. a PRM on the policy's backbone (same tokenizer);
+#   4. the arms (outcome PPO, exact-label PPO, PSGPO = PRM line rewards + PRM critic, GRPO, and the
+#      critic-free process arms) over several seeds, fresh problems every step, paired bootstrap CIs.
+# Nothing is downloaded: the policy is trained from the built-in synth suite. Run files stay small (a few
+# MB per run: the policies are small), so 30 runs fit any disk. Needs codeprm and its Python deps
+# (scripts/install.sh; on a machine without network, pip install --no-deps the wheels you carried).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-POLICY=${POLICY:-embedded}
-OUT=${OUT:-runs/gpu_experiment}
+OUT=${OUT:-runs/gpu_mechanism}
 TOY=${TOY:-0}
+DIFF=${DIFF:-2-4}
 if [ "$TOY" = 1 ]; then
-    CANDIDATES="synth:train?seed=11&size=24&difficulty=2-4"; UNSEEN="synth:heldout?size=16&difficulty=2-4"; HELDOUT=4
-    LABEL_LIMIT=4; SEEDS=0; STEPS=2; PROMPTS=2; SAMPLES=2; EVAL_LIMIT=4; EVAL_SAMPLES=2; PARALLEL=1; MAX_NEW=48; LO=0; HI=8
+    SFT="--set steps=30 --set hidden_size=64 --set num_layers=1 --set intermediate_size=128 --set vocab_size=600 --set data=synth:train?size=200 --set mutation_copies=1"
+    LABEL_SIZE=4; K=2; SEEDS=0; STEPS=2; PROMPTS=2; SAMPLES=2; EVAL_LIMIT=4; EVAL_SAMPLES=2; PARALLEL=1; MAX_NEW=48
+    ARMS=outcome,oracle,dense,grpo
 else
-    CANDIDATES="synth:train?seed=11&size=400&difficulty=2-5"; UNSEEN="synth:heldout?difficulty=2-5"; HELDOUT=48
-    LABEL_LIMIT=64; SEEDS=0,1,2,3,4; STEPS=20; PROMPTS=8; SAMPLES=4; EVAL_LIMIT=48; EVAL_SAMPLES=8; PARALLEL=4; MAX_NEW=192; LO=1; HI=6
+    SFT="--set steps=3000 --set hidden_size=384 --set num_layers=6 --set num_heads=6 --set intermediate_size=1024 --set batch_size=64 --set mutation_copies=8"
+    LABEL_SIZE=400; K=8; SEEDS=0,1,2,3,4; STEPS=60; PROMPTS=64; SAMPLES=8; EVAL_LIMIT=200; EVAL_SAMPLES=8; PARALLEL=4; MAX_NEW=128
+    ARMS=outcome,oracle,dense,grpo,grpo_oracle,grpo_process
 fi
 mkdir -p "$OUT"
 T0=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - T0 ))s] $*"; }
 codeprm() { python3 -c "from codeprm.cli import main; main()" "$@"; }
 
-stamp "1/4 regime: $CANDIDATES and $UNSEEN, 8 samples each, keep $LO-$HI passes"
-if [ ! -f "$OUT/regime/regime.json" ]; then
-    python3 -m codeprm.rl.regime -p "$POLICY" -o "$OUT/regime" --train-candidates "$CANDIDATES" --unseen-candidates "$UNSEEN" \
-        --samples 8 --lo "$LO" --hi "$HI" --heldout-size "$HELDOUT" --max-new-tokens "$MAX_NEW"
+stamp "1/4 habit policy: SFT from scratch on mutated references"
+if [ ! -f "$OUT/habits/config.json" ]; then
+    # shellcheck disable=SC2086
+    codeprm sft --config docs/experiments/rl_mechanism/sft_habits.yaml --out "$OUT/habits" $SFT
 fi
 
-stamp "2/4 labels: binary first-error search, K=4 rollouts per probe, 4 responses per problem"
-codeprm label -p "$POLICY" -b "jsonl:$OUT/regime/rl_train.jsonl" -m binary -k 4 -s 4 -t 1.0 --top-p 1.0 \
-    --max-new-tokens "$MAX_NEW" --limit "$LABEL_LIMIT" -o "$OUT/labels"
+stamp "2/4 labels: binary first-error search, K=$K rollouts per probe, on fresh problems (difficulty $DIFF)"
+codeprm label -p "hf:$OUT/habits" -b "synth:train?size=$LABEL_SIZE&difficulty=$DIFF&seed=50" -m binary -K "$K" -n 4 -t 1.0 --top-p 1.0 \
+    --max-new-tokens "$MAX_NEW" -o "$OUT/labels"
+python3 -m codeprm.labels.exact --labels "$OUT/labels" -b "synth:train?size=$LABEL_SIZE&difficulty=$DIFF&seed=50" --json "$OUT/label_agreement.json"
 
 stamp "3/4 PRM on the policy's backbone"
-codeprm prm train --data "$OUT/labels" --base "$POLICY" --out "$OUT/prm" --epochs 3 --lr 5e-5 --batch-size 8
+codeprm prm train --data "$OUT/labels" --base "hf:$OUT/habits" --out "$OUT/prm" --epochs 3 --lr 5e-4 --batch-size 16
 
-stamp "4/4 experiment: outcome PPO, dense PRM PPO + PRM critic, GRPO, GRPO + process advantages; seeds $SEEDS"
-python3 -m codeprm.rl.experiment --policy "$POLICY" --regime "$OUT/regime" --prm "$OUT/prm" --out "$OUT/experiment" \
-    --runs "$OUT/runs" --seeds "$SEEDS" --steps "$STEPS" --prompts-per-step "$PROMPTS" --samples-per-prompt "$SAMPLES" \
-    --minibatch-size $(( PROMPTS * SAMPLES / 2 )) --max-new-tokens "$MAX_NEW" --lr 1e-6 --critic-lr 1e-5 --kl-coef 0.05 \
-    --eval-every $(( STEPS / 2 > 0 ? STEPS / 2 : 1 )) --eval-limit "$EVAL_LIMIT" --eval-samples "$EVAL_SAMPLES" --parallel "$PARALLEL"
+stamp "4/4 experiment: $ARMS; seeds $SEEDS"
+python3 -m codeprm.rl.mechanism --policy "hf:$OUT/habits" --prm "$OUT/prm" --out "$OUT/experiment" --runs "$OUT/runs" \
+    --arms "$ARMS" --seeds "$SEEDS" --steps "$STEPS" --prompts-per-step "$PROMPTS" --samples-per-prompt "$SAMPLES" \
+    --minibatch-size $(( PROMPTS * SAMPLES )) --max-new-tokens "$MAX_NEW" --eval-every $(( STEPS / 2 > 0 ? STEPS / 2 : 1 )) \
+    --eval-limit "$EVAL_LIMIT" --eval-samples "$EVAL_SAMPLES" --parallel "$PARALLEL" --labels "$OUT/label_agreement.json" \
+    --stream "synth:train?difficulty=$DIFF" --heldout "synth:train?size=$EVAL_LIMIT&difficulty=$DIFF&seed=7" \
+    --unseen "synth:heldout?size=$EVAL_LIMIT&difficulty=$DIFF&seed=8"
 stamp "done: $OUT/experiment/summary.json"

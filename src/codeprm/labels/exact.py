@@ -88,3 +88,51 @@ def exact_first_errors(problems: Sequence[Problem], completions: Sequence[str], 
     for i, (lo, hi) in state.items():
         answers[i] = scored_indices(split_lines(completions[i]))[hi - 1]
     return answers
+
+
+def agreement(rows, problems: Sequence[Problem], run: RunPrograms) -> dict:
+    """How often the search's first wrong line (``LineLabels`` rows) is the exact one, on the failing
+    responses the search labelled (not beyond the policy, not truncated); and what the labels cost."""
+    by_id = {p.id: p for p in problems}
+    rows = [r for r in rows if not r.passed and r.first_error is not None and not r.beyond_policy and not r.truncated and r.problem_id in by_id]
+    exact = exact_first_errors([by_id[r.problem_id] for r in rows], [r.completion for r in rows], run)
+    pairs = [(r.first_error, e) for r, e in zip(rows, exact) if e is not None]
+    same = sum(a == b for a, b in pairs)
+    return {"label_exact_agreement": same / len(pairs) if pairs else None, "compared": len(pairs),
+            "search_earlier": sum(a < b for a, b in pairs), "search_later": sum(a > b for a, b in pairs),
+            "exact_unlabelable": len(rows) - len(pairs),
+            "rollouts_per_labelled_response": sum(r.rollouts for r in rows) / len(rows) if rows else None}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """``python -m codeprm.labels.exact --labels DIR --benchmark SPEC --json OUT``: search labels vs exact."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from codeprm.labels.rows import LineLabels
+    from codeprm.problems import load_benchmark
+    from codeprm.sandbox import Sandbox
+
+    ap = argparse.ArgumentParser(description="agreement of a label store's first wrong lines with the exact ones")
+    ap.add_argument("--labels", type=Path, required=True, help="a `codeprm label` output directory (labels.jsonl)")
+    ap.add_argument("--benchmark", "-b", required=True, help="the problems it labelled (they need references)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    rows = [LineLabels.model_validate_json(line) for line in (args.labels / "labels.jsonl").read_text().splitlines() if line.strip()]
+    sandbox = Sandbox()
+    try:
+        run = lambda ps, progs: [None if r.infra_error else r.passed  # noqa: E731
+                                 for r in sandbox.run_many(list(zip(progs, ps)), stop_at_first_failure=True)]
+        out = agreement(rows, load_benchmark(args.benchmark), run)
+    finally:
+        sandbox.close()
+    out |= {"labels": str(args.labels), "benchmark": args.benchmark, "k": rows[0].k if rows else None, "method": rows[0].method if rows else None}
+    print(json.dumps(out, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+    return out
+
+
+if __name__ == "__main__":
+    main()

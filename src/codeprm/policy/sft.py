@@ -51,6 +51,7 @@ class SFTConfig(StrictModel):
     mutate_line_prob: float = Field(default=0.0, ge=0, le=1, description="per reference body line, the probability that a training "
                                     "copy has it replaced by a one-line mutant (problems/mutate.py): a policy with line-local error "
                                     "habits that RL can remove on fresh problems (docs/experiments/rl_mechanism); 0 = clean references")
+    device: str = Field(default="auto", description="torch device: auto = cuda when available, else cpu")
     mutation_copies: int = Field(default=1, ge=1, le=64, description="training copies of each problem, each mutated independently "
                                  "(with mutate_line_prob > 0: the habit is a rate, not a memorised edit of one problem)")
 
@@ -172,7 +173,8 @@ def train_sft(config: SFTConfig, out_dir: str | Path, on_step: Callable[[int, fl
         examples = encode_examples(problems, tokenizer, config.max_len)
     if not examples:
         raise CodeprmError(f"no training example of '{config.data}' fits max_len={config.max_len}")
-    model = build_model(config, len(tokenizer), tokenizer.eos_token_id)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device
+    model = build_model(config, len(tokenizer), tokenizer.eos_token_id).to(device)
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.95))
     scheduler = get_cosine_schedule_with_warmup(optimizer, config.warmup_steps, config.steps)
@@ -183,7 +185,7 @@ def train_sft(config: SFTConfig, out_dir: str | Path, on_step: Callable[[int, fl
     for step in range(1, config.steps + 1):
         if not batches:
             batches = epoch_batches([len(p) + len(c) for p, c in examples], config.batch_size, rng)
-        batch = collate([examples[i] for i in batches.pop()], tokenizer.pad_token_id)
+        batch = {k: v.to(device) for k, v in collate([examples[i] for i in batches.pop()], tokenizer.pad_token_id).items()}
         loss = model(**batch).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -202,7 +204,7 @@ def train_sft(config: SFTConfig, out_dir: str | Path, on_step: Callable[[int, fl
         "vocab_size": len(tokenizer), "train_s": round(train_s, 1), "final_loss": round(running or math.nan, 4), "loss_curve": losses,
         "epochs": round(config.steps * config.batch_size / len(examples), 2),
     }
-    _save_atomically(model, tokenizer, metrics, out_dir)
+    _save_atomically(model.cpu(), tokenizer, metrics, out_dir)
     return metrics
 
 

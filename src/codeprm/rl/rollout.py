@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 
 from codeprm.problems import Problem
-from codeprm.programs import program_text
+from codeprm.programs import judged_completion, program_text
 from codeprm.rl import core_algos as ca
 from codeprm.rl import rewards as rw
 from codeprm.rl.components import LineScorer, Verifier
@@ -142,14 +142,19 @@ def batch_values(critic, ro: Rollout, chunk: int, place: Placement) -> torch.Ten
 def score_rollout(ro: Rollout, verifier: Verifier, line_scorer: LineScorer | None, tokenizer, config: RLConfig) -> Rewards:
     """Run the programs in the sandbox, score their lines with the PRM, and place both on tokens."""
     results = verifier(ro.problems, ro.programs, config.reward.mask_unexecuted_lines)
-    line_scores = line_scorer(ro.prompts, ro.texts) if line_scorer is not None else None
+    # Only lines of the text that runs get line rewards: lines after the function's end (example calls,
+    # prose) never run, the PRM was trained without them, and rewarding them would be a route to hacking.
+    judged = [judged_completion(p, t) for p, t in zip(ro.problems, ro.texts)]
+    line_scores = None
+    if line_scorer is not None:
+        line_scores = [_pad(sc, len(rw.line_spans(t))) for sc, t in zip(line_scorer(ro.prompts, judged), ro.texts)]
     B, T = ro.responses.shape
     first_errors, auroc = None, None
     if config.reward.exact_lines or (line_scores is not None and config.reward.log_prm_auroc):
-        first_errors = _exact_first_errors(ro, results, verifier)
+        first_errors = _exact_first_errors(ro, judged, results, verifier)
     if config.reward.exact_lines:
-        line_scores = [rw.exact_line_scores(len(rw.line_spans(t)), fe, None if r.infra_error else r.passed)
-                       for t, fe, r in zip(ro.texts, first_errors, results)]
+        line_scores = [_pad(rw.exact_line_scores(len(rw.line_spans(j)), fe, None if r.infra_error else r.passed), len(rw.line_spans(t)))
+                       for j, t, fe, r in zip(judged, ro.texts, first_errors, results)]
     elif first_errors is not None:
         auroc = _line_auroc(line_scores, first_errors, results)
     # a few prompt tokens decoded before each response, so SentencePiece keeps its leading space
@@ -185,13 +190,18 @@ def score_rollout(ro: Rollout, verifier: Verifier, line_scorer: LineScorer | Non
                    exact_first_errors=first_errors, prm_line_auroc=auroc)
 
 
-def _exact_first_errors(ro: Rollout, results, verifier: Verifier) -> list[int | None]:
+def _pad(scores: list, n_lines: int) -> list:
+    """A judged text's line scores, None for the lines of the sampled text past it."""
+    return list(scores[:n_lines]) + [None] * (n_lines - len(scores))
+
+
+def _exact_first_errors(ro: Rollout, texts: list[str], results, verifier: Verifier) -> list[int | None]:
     """Exact first wrong lines of the failing samples (labels/exact.py), None for the others."""
     from codeprm.labels.exact import exact_first_errors
 
     failing = [b for b, r in enumerate(results) if not r.infra_error and not r.passed]
     run = lambda problems, programs: [None if r.infra_error else r.passed for r in verifier(problems, programs, False)]  # noqa: E731
-    found = exact_first_errors([ro.problems[b] for b in failing], [ro.texts[b] for b in failing], run)
+    found = exact_first_errors([ro.problems[b] for b in failing], [texts[b] for b in failing], run)
     out: list[int | None] = [None] * len(results)
     for b, fe in zip(failing, found):
         out[b] = fe

@@ -65,6 +65,8 @@ def set_up(config: RLConfig, *, policy=None, verifier: Verifier | None = None, l
         torch.set_num_threads(config.threads)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    if config.resume and (out / "checkpoint.pt").exists():
+        check_same_run(config, out / "config.yaml")
     (out / "config.yaml").write_text(config.to_yaml())
     place = resolve_placement(config.device, config.precision)
     rcfg = config.reward
@@ -122,6 +124,41 @@ def set_up(config: RLConfig, *, policy=None, verifier: Verifier | None = None, l
     return Run(config=config, out=out, place=place, policy=policy, model=model, reference=reference, critic=critic, optimizer=optimizer,
                critic_opt=critic_opt, verifier=verifier, line_scorer=line_scorer, train_problems=train_problems, stream=stream, eval_sets=eval_sets,
                log=log, step=step, fresh=ckpt is None, saved_step=step if ckpt is not None else None, closers=closers)
+
+
+# Fields a resumed run may change: how long it runs and how it is watched, not what it learns.
+RESUMABLE_CHANGES = {"steps", "progress", "threads", "sandbox_workers", "eval_every_steps", "save_every_steps", "resume", "device"}
+
+
+def check_same_run(config: RLConfig, saved: Path) -> None:
+    """Refuse to resume a checkpoint written under a different config, naming the first field that differs
+    (a resumed run would otherwise mix two experiments in one curve)."""
+    import yaml
+
+    from codeprm.errors import CodeprmError
+
+    if not saved.exists():
+        return
+    old = yaml.safe_load(saved.read_text()) or {}
+    new = yaml.safe_load(config.to_yaml())
+
+    def diff(a: dict, b: dict, prefix: str = "") -> str | None:
+        for key in sorted(set(a) | set(b)):
+            name = f"{prefix}{key}"
+            if not prefix and key in RESUMABLE_CHANGES:
+                continue
+            x, y = a.get(key), b.get(key)
+            if isinstance(x, dict) and isinstance(y, dict):
+                found = diff(x, y, name + ".")
+                if found:
+                    return found
+            elif x != y:
+                return f"{name}: {x!r} in the checkpoint's run, {y!r} now"
+        return None
+
+    changed = diff(old, new)
+    if changed:
+        raise CodeprmError(f"{config.out} holds a run with another config ({changed}); use another --out, or --no-resume to start over")
 
 
 class RunLog:

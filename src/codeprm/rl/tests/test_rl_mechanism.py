@@ -103,3 +103,31 @@ def test_mechanism_arms_build_valid_configs(tmp_path):
         cfg = build_config(run_config(arm, 0, args, tmp_path / arm))
         assert cfg.train_stream and cfg.reward.prm_weight_pass == cfg.reward.prm_weight_fail
     assert build_config(start_config(args, tmp_path / "start")).steps == 0
+
+
+def test_resume_with_another_config_is_refused_naming_the_field(tmp_path):
+    from codeprm.errors import CodeprmError
+    from codeprm.rl.tests.test_rl_fixes import _train
+    from codeprm.rl.tests.test_rl_trainer import base_config
+
+    _train(base_config(tmp_path, **{"steps": 2, "critic_init": "policy"}))
+    # more steps and another thread count are fine: the same run, continued
+    _train(base_config(tmp_path, **{"steps": 3, "critic_init": "policy", "threads": 2}))
+    with pytest.raises(CodeprmError, match=r"algo\.lr: 0\.001 in the checkpoint's run, 0\.01 now"):
+        _train(base_config(tmp_path, **{"steps": 4, "critic_init": "policy", "algo.lr": 1e-2}))
+
+
+def test_lines_after_the_function_get_no_line_reward():
+    """The PRM scores the text that runs; lines the program cut drops (a demo call after the function)
+    get None, so they can earn nothing."""
+    from codeprm.problems import Problem
+    from codeprm.rl.rollout import _pad
+    from codeprm.programs import judged_completion
+
+    p = Problem(id="p", prompt="def f(x):\n", entry_point="f", style="completion")
+    text = "    y = x + 1\n    return y\n\nprint(f(3))\nprint('more')\n"
+    judged = judged_completion(p, text)
+    assert "print" not in judged
+    n = len(rw.line_spans(text))
+    scores = _pad([0.9] * len(rw.line_spans(judged)), n)
+    assert scores[:2] == [0.9, 0.9] and scores[-1] is None and len(scores) == n
