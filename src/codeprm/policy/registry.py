@@ -10,7 +10,7 @@ from __future__ import annotations
 from codeprm.errors import CodeprmError
 from codeprm.policy.base import Policy
 
-POLICY_SPECS = ["embedded", "tiny", "hf:PATH", "openai:BASE_URL[#model]", "reference"]
+POLICY_SPECS = ["embedded", "tiny", "tiny-habits", "hf:PATH", "openai:BASE_URL[#model]", "reference"]
 
 
 def load_policy(spec: str, **options) -> Policy:
@@ -26,14 +26,14 @@ def load_policy(spec: str, **options) -> Policy:
         from codeprm.policy.embedded import load_embedded
 
         return load_embedded(_hf_config(options))
-    if spec == "tiny":
+    if spec in ("tiny", "tiny-habits"):
         try:
             from codeprm.policy.tiny import load_tiny
         except ModuleNotFoundError as exc:
             if exc.name != "codeprm.policy.tiny":
                 raise
             raise CodeprmError("the 'tiny' policy is not available in this version of codeprm (codeprm.policy.tiny is missing)") from None
-        return load_tiny(**options) if options else load_tiny()
+        return load_tiny(variant=spec, **options)
     if kind == "hf":
         if not arg:
             raise CodeprmError("policy 'hf' needs a path: hf:PATH")

@@ -21,8 +21,14 @@ def cache_root() -> Path:
     return Path(os.environ.get("CODEPRM_CACHE") or Path.home() / ".cache" / "codeprm").expanduser()
 
 
-def tiny_dir() -> Path:
-    return cache_root() / "tiny"
+# Named tiny policies: SFTConfig fields over the defaults. "tiny-habits" learns the references *and* a
+# line-local error rate (each body line of a training copy replaced, p = 0.25, by a one-line mutant), the
+# starting policy of docs/experiments/rl_mechanism: RL on fresh problems can remove the habit.
+VARIANTS: dict[str, dict] = {"tiny": {}, "tiny-habits": {"mutate_line_prob": 0.25, "mutation_copies": 4, "steps": 400}}
+
+
+def tiny_dir(variant: str = "tiny") -> Path:
+    return cache_root() / variant
 
 
 def is_trained(path: Path | None = None) -> bool:
@@ -30,22 +36,24 @@ def is_trained(path: Path | None = None) -> bool:
     return (path / "config.json").is_file() and (path / "tokenizer.json").is_file()
 
 
-def load_tiny(train_if_missing: bool = True, path: str | Path | None = None, **options) -> Policy:
-    """The tiny policy; trains it first (about ten minutes on two cores) when it is not cached yet.
-    ``options`` are ``HFPolicyConfig`` fields (batch_size, device, ...)."""
+def load_tiny(train_if_missing: bool = True, path: str | Path | None = None, variant: str = "tiny", **options) -> Policy:
+    """The tiny policy (or a named variant); trains it first (a few minutes on two cores) when it is not
+    cached yet. ``options`` are ``HFPolicyConfig`` fields (batch_size, device, ...)."""
     from codeprm.policy.hf import HFPolicy, HFPolicyConfig
 
-    model_dir = tiny_dir() if path is None else Path(path).expanduser()
+    if variant not in VARIANTS:
+        raise CodeprmError(f"unknown tiny policy '{variant}'; known: {', '.join(VARIANTS)}")
+    model_dir = tiny_dir(variant) if path is None else Path(path).expanduser()
     if not is_trained(model_dir):
         if not train_if_missing:
-            raise CodeprmError(f"no tiny model at {model_dir}; train it with `codeprm sft`")
-        _train_once(model_dir)
+            raise CodeprmError(f"no tiny model at {model_dir}; train it with `codeprm sft`" + (f" --variant {variant}" if variant != "tiny" else ""))
+        _train_once(model_dir, variant)
     # Chat off: the tokenizer has no template, and the model continues raw code.
     config = build(HFPolicyConfig, {"chat": False, "batch_size": 32, **options}, source="policy options")
-    return HFPolicy.from_pretrained(model_dir, config, name="tiny")
+    return HFPolicy.from_pretrained(model_dir, config, name=variant)
 
 
-def _train_once(model_dir: Path) -> None:
+def _train_once(model_dir: Path, variant: str = "tiny") -> None:
     """Train the default tiny model unless another process does it first: a file lock makes concurrent
     callers wait for the one training run instead of each starting their own."""
     import fcntl
@@ -59,4 +67,4 @@ def _train_once(model_dir: Path) -> None:
         if is_trained(model_dir):
             return
         print(f"training the tiny policy into {model_dir} (about ten minutes; `codeprm sft` does this with a progress bar)", file=sys.stderr)
-        train_sft(SFTConfig(), model_dir)
+        train_sft(SFTConfig(**VARIANTS[variant]), model_dir)

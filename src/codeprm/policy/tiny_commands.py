@@ -22,6 +22,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         seed: Optional[int] = typer.Option(None, "--seed"),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of SFTConfig fields; flags override it"),
         sets: list[str] = typer.Option([], "--set", help="KEY=VALUE override of any SFTConfig field (repeatable)"),
+        variant: str = typer.Option("tiny", "--variant", help="named tiny policy: tiny | tiny-habits (line-local error habits; "
+                                    "the RL mechanism experiment's starting policy); its fields go under the config and flags"),
     ) -> None:
         """Train a small causal LM from scratch on prompt -> reference pairs (loss on the completion only)."""
         from rich.console import Console
@@ -29,11 +31,15 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
 
         from codeprm.config import build_from_cli
         from codeprm.policy.sft import SFTConfig, train_sft
-        from codeprm.policy.tiny import tiny_dir
+        from codeprm.errors import CodeprmError
+        from codeprm.policy.tiny import VARIANTS, tiny_dir
 
+        if variant not in VARIANTS:
+            raise CodeprmError(f"unknown --variant '{variant}'; known: {', '.join(VARIANTS)}")
         flags = dict(data=data, steps=steps, batch_size=batch_size, lr=lr, hidden_size=hidden_size, num_layers=num_layers, threads=threads, seed=seed)
         cfg = build_from_cli(SFTConfig, config, flags, sets)
-        target = out or tiny_dir()
+        cfg = cfg.model_copy(update={k: v for k, v in VARIANTS[variant].items() if k not in cfg.model_fields_set})
+        target = out or tiny_dir(variant)
         console = Console(stderr=True)
         with Progress(TextColumn("sft"), BarColumn(), TextColumn("{task.completed}/{task.total} loss {task.fields[loss]:.3f}"),
                       TimeElapsedColumn(), TimeRemainingColumn(), console=console) as progress:
