@@ -67,5 +67,7 @@ def test_shipped_configs_are_valid(name):
     stages = config.stages()
     assert stages.rl.reward.prm == str(config.out / "prm")  # the RL stage reads the PRM this pipeline trains
     if name == "quickstart.yaml":  # the paper's loop: rollout labels, dense PPO with the PRM as critic
-        assert (config.policy, stages.label.method, stages.rl.critic_init, stages.rl.algo.estimator) == ("tiny", "binary", "prm", "gae")
+        assert (config.policy, stages.label.method, stages.rl.critic_init, stages.rl.algo.estimator) == ("tiny-habits", "binary", "prm", "gae")
         assert stages.eval.samples > 1  # a mean pass rate over samples, not one greedy decode
+        assert stages.rl.train_stream  # fresh problems every step: a skill, not memorised problems
+        assert stages.rl.eval_benchmark == stages.eval.benchmark  # so the stream never draws a held-out problem
