@@ -25,10 +25,14 @@ if [ "$TOY" = 1 ]; then
     SFT="--set steps=30 --set hidden_size=64 --set num_layers=1 --set intermediate_size=128 --set vocab_size=600 --set data=synth:train?size=200 --set mutation_copies=1"
     LABEL_SIZE=4; K=2; SEEDS=0; STEPS=2; PROMPTS=2; SAMPLES=2; EVAL_LIMIT=4; EVAL_SAMPLES=2; PARALLEL=1; MAX_NEW=48
     ARMS=outcome,oracle,dense,grpo
+    # a 30-step policy solves nothing, so its rollouts label nothing: the toy labels failing mutants of the
+    # references instead (no policy), which is enough to train and load a PRM
+    LABEL_POLICY=reference; LABEL_METHOD="mutation --mutants 2"
 else
     SFT="--set steps=3000 --set hidden_size=384 --set num_layers=6 --set num_heads=6 --set intermediate_size=1024 --set batch_size=64 --set mutation_copies=8"
     LABEL_SIZE=400; K=8; SEEDS=0,1,2,3,4; STEPS=60; PROMPTS=64; SAMPLES=8; EVAL_LIMIT=200; EVAL_SAMPLES=8; PARALLEL=4; MAX_NEW=128
     ARMS=outcome,oracle,dense,grpo,grpo_oracle,grpo_process
+    LABEL_POLICY="hf:$OUT/habits"; LABEL_METHOD=binary
 fi
 mkdir -p "$OUT"
 T0=$(date +%s)
@@ -42,7 +46,8 @@ if [ ! -f "$OUT/habits/config.json" ]; then
 fi
 
 stamp "2/4 labels: binary first-error search, K=$K rollouts per probe, on fresh problems (difficulty $DIFF)"
-codeprm label -p "hf:$OUT/habits" -b "synth:train?size=$LABEL_SIZE&difficulty=$DIFF&seed=50" -m binary -K "$K" -n 4 -t 1.0 --top-p 1.0 \
+# shellcheck disable=SC2086
+codeprm label -p "$LABEL_POLICY" -b "synth:train?size=$LABEL_SIZE&difficulty=$DIFF&seed=50" -m $LABEL_METHOD -K "$K" -n 4 -t 1.0 --top-p 1.0 \
     --max-new-tokens "$MAX_NEW" -o "$OUT/labels"
 python3 -m codeprm.labels.exact --labels "$OUT/labels" -b "synth:train?size=$LABEL_SIZE&difficulty=$DIFF&seed=50" --json "$OUT/label_agreement.json"
 
