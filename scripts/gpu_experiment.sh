@@ -24,7 +24,7 @@ DIFF=${DIFF:-2-4}
 if [ "$TOY" = 1 ]; then
     SFT="--set steps=30 --set hidden_size=64 --set num_layers=1 --set intermediate_size=128 --set vocab_size=600 --set data=synth:train?size=200 --set mutation_copies=1"
     LABEL_SIZE=4; K=2; SEEDS=0; STEPS=2; PROMPTS=2; SAMPLES=2; EVAL_LIMIT=4; EVAL_SAMPLES=2; PARALLEL=1; MAX_NEW=48
-    ARMS=outcome,oracle,dense,grpo
+    ARMS=outcome,dense  # dense covers the PRM, its critic and the line AUROC against exact labels
     # a 30-step policy solves nothing, so its rollouts label nothing: the toy labels failing mutants of the
     # references instead (no policy), which is enough to train and load a PRM
     LABEL_POLICY=reference; LABEL_METHOD="mutation --mutants 2"
