@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Isolation = Literal["full", "rlimits-only"]
+Isolation = Literal["full", "weaker", "rlimits-only"]
 
 
 class SandboxConfig(BaseModel):

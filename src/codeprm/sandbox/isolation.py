@@ -219,15 +219,31 @@ def _join_cgroups(state: State) -> None:
 
 
 def set_memory_limit(state: State, limit_bytes: int) -> None:
+    """Set the worker's memory limit to ``limit_bytes`` whatever it was, and read it back. Cgroup v1
+    refuses a ``memory.limit_in_bytes`` above ``memory.memsw.limit_in_bytes`` (and a memsw below the
+    memory limit), so raising writes memsw first and lowering writes it last."""
     path = state.cgroup_dirs.get("memory")
-    if path and limit_bytes != state.mem_limit_set:
-        for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"):
-            try:
-                with open(os.path.join(path, name), "w") as fh:
-                    fh.write(str(limit_bytes))
-            except OSError:
-                pass  # memsw absent without swap accounting; shrinking below usage can fail
-        state.mem_limit_set = limit_bytes
+    if not path or limit_bytes == state.mem_limit_set:
+        return
+    names = ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
+    if limit_bytes > (state.mem_limit_set if state.mem_limit_set is not None else _read_int(path, names[0])):
+        names.reverse()
+    for name in names:
+        try:
+            with open(os.path.join(path, name), "w") as fh:
+                fh.write(str(limit_bytes))
+        except FileNotFoundError:
+            pass  # memsw absent without swap accounting
+    got = _read_int(path, "memory.limit_in_bytes")
+    if abs(got - limit_bytes) >= 1 << 16:  # the kernel rounds to pages
+        state.mem_limit_set = None
+        raise OSError(f"memory cgroup limit reads {got}, not {limit_bytes}")
+    state.mem_limit_set = limit_bytes
+
+
+def _read_int(path: str, name: str) -> int:
+    with open(os.path.join(path, name)) as fh:
+        return int(fh.read())
 
 
 def oom_kills(state: State) -> int:
