@@ -20,8 +20,10 @@ class SandboxConfig(BaseModel):
         "bookkeeping and wake-ups overlap another's sample and every core stays busy)"))
     isolation: Isolation = Field(default="full", description=(
         "full: namespaces + read-only filesystem + unprivileged uid + seccomp (needs root, namespaces, "
-        "libseccomp; start-up fails naming what is missing). rlimits-only: rlimits, process-group kill and a "
-        "private cwd only; for code you already trust or a host that is itself a disposable sandbox"))
+        "libseccomp and an allow-list root; start-up fails naming what is missing). weaker: full, except that where "
+        "the allow-list root (or a private /proc) cannot be built the sample sees the host's filesystem read-only. "
+        "rlimits-only: rlimits, process-group kill and a private cwd only; for code you already trust or a host that "
+        "is itself a disposable sandbox. Every Result records the mode (Result.isolation)"))
     cgroup: Literal["auto", "required", "off"] = Field(default="auto", description=(
         "cgroup v1 memory+pids limits per worker: auto uses them when writable, required fails without them"))
     wall_time_factor: float = Field(default=3.0, ge=1.0, le=100.0,

@@ -35,7 +35,8 @@ class State:
 
     def __init__(self, config: dict):
         self.config = config
-        self.full = config["isolation"] == "full"
+        self.full = config["isolation"] in ("full", "weaker")  # namespaces, uid, seccomp in both
+        self.strict = config["isolation"] == "full"  # and nothing less than the allow-list root
         self.libc = ctypes.CDLL(None, use_errno=True)
         # explicit argument types: ctypes would otherwise pass Python ints as 32-bit C ints
         self.libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
@@ -94,6 +95,8 @@ def _allow_list_filesystem(state: State) -> None:
             raise OSError(0, "no allow-list was supplied")
         proc_note = rootfs.build(state, f"size={int(cfg['tmp_size_mb'])}m,nr_inodes={int(cfg['tmp_inodes'])},mode=0755")
     except OSError as exc:
+        if state.strict:  # fail closed: the host's filesystem only when the caller asked for isolation="weaker"
+            raise Missing("allow-list root filesystem", str(exc)) from None
         os.chdir("/")
         _private_filesystem(state)
         state.mechanisms["filesystem"] += f"; WEAKER: host filesystem visible (allow-list root failed: {exc})"

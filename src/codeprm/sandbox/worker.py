@@ -139,11 +139,11 @@ class Zygote:
         cfg = self.config
         self._make_cgroups()
         hide = cfg.hide_paths if cfg.hide_paths is not None else default_hide_paths()
-        self.uid = random.randrange(1_000_000, 2_000_000_000) if cfg.isolation == "full" else None  # no real account has it
+        self.uid = random.randrange(1_000_000, 2_000_000_000) if cfg.isolation != "rlimits-only" else None  # no real account has it
         zconfig = {
             "isolation": cfg.isolation,
             "uid": self.uid,
-            "tmp_root": "/tmp/s" if cfg.isolation == "full" else self.tmp_root,
+            "tmp_root": "/tmp/s" if cfg.isolation != "rlimits-only" else self.tmp_root,
             "tmp_size_mb": cfg.tmp_size_mb,
             "tmp_inodes": cfg.tmp_inodes,
             "hide_paths": hide,
@@ -151,7 +151,7 @@ class Zygote:
             "rootfs": rootfs.plan(tuple(cfg.extra_paths), tuple(cfg.packages)),  # the sample's allow-list (rootfs.py)
             "cgroups": self.cgroups,
         }
-        if cfg.isolation == "full":
+        if cfg.isolation != "rlimits-only":
             try:
                 bpf, summary = seccomp_filter.compile_bpf()
             except seccomp_filter.SeccompUnavailable as exc:
@@ -173,8 +173,9 @@ class Zygote:
         if not hello.get("ok"):
             self.kill()
             raise Missing(
-                f"sandbox isolation 'full' needs {hello.get('missing')} ({hello.get('why')}); "
-                "run where it is available or opt into the weaker Sandbox(isolation='rlimits-only')"
+                f"sandbox isolation '{cfg.isolation}' needs {hello.get('missing')} ({hello.get('why')}); "
+                "run where it is available or opt into a weaker mode by name: Sandbox(isolation='weaker') (no allow-list "
+                "root: the host's filesystem read-only) or Sandbox(isolation='rlimits-only')"
             )
         self.mechanisms = hello["mechanisms"]
 
@@ -193,7 +194,7 @@ class Zygote:
                     pass
             self.proc = None
         self._remove_cgroups()
-        if self.config.isolation != "full":
+        if self.config.isolation == "rlimits-only":
             from codeprm.sandbox.jail.cleanup import remove_tree
 
             remove_tree(self.tmp_root)  # a sample's tree may be deeper than shutil.rmtree can recurse

@@ -186,3 +186,81 @@ def test_memory_limit_rises_after_a_smaller_problem():
             pytest.skip("needs the memory cgroup")
         assert one.run(eat, problem(64)).tests[0].status == "memory"
         assert one.run(eat, problem(600)).passed  # the limit went back up, memsw first
+
+
+def _broken_plan(monkeypatch):
+    from codeprm.sandbox import rootfs
+
+    real = rootfs.plan
+
+    def plan(*args):
+        out = dict(real(*args))
+        out["binds"] = out["binds"] + ["/nonexistent-codeprm-dir"]  # the root cannot be assembled
+        return out
+
+    monkeypatch.setattr(rootfs, "plan", plan)
+
+
+def test_full_isolation_refuses_to_start_without_the_allow_list_root(monkeypatch):
+    from codeprm.errors import CodeprmError
+
+    _broken_plan(monkeypatch)
+    with pytest.raises(CodeprmError, match=r"allow-list root.*isolation='weaker'"):
+        Sandbox(workers=1)
+
+
+def test_weaker_mode_is_chosen_by_name_and_recorded_in_every_result(monkeypatch):
+    _broken_plan(monkeypatch)
+    with Sandbox(workers=1, isolation="weaker") as weak:
+        assert "WEAKER" in weak.mechanisms["filesystem"]
+        result = weak.run(HONEST_ASSERTS, ASSERT_ONLY)
+        assert result.passed and result.isolation == "weaker"
+
+
+def test_allow_list_root_works_for_an_interpreter_in_a_venv_under_tmp(tmp_path):
+    import subprocess
+    import sys
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    script = (
+        "from codeprm.sandbox import Sandbox\n"
+        "from codeprm.problems import Problem, TestCase\n"
+        "p = Problem(id='v', prompt='', entry_point='f', tests=[TestCase.call(args=[], expected=True)])\n"
+        "with Sandbox(workers=1) as sb:\n"
+        "    assert 'WEAKER' not in sb.mechanisms['filesystem'], sb.mechanisms['filesystem']\n"
+        "    r = sb.run(\"import os\\ndef f():\\n    return not os.path.exists('/srv') and not os.path.exists('/home')\\n\", p)\n"
+        "    print(r.status, r.isolation)\n")
+    import os
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.split() == ["pass", "full"], out.stderr[-2000:]
+
+
+def test_cpu_of_reaped_children_counts_without_cgroups():
+    # six children of 0.4 s each, each reaped by the program before the next: 2.4 s under a 1 s limit
+    burn = ("import os, time\n"
+            "def f():\n"
+            "    for _ in range(6):\n"
+            "        pid = os.fork()\n"
+            "        if pid == 0:\n"
+            "            t = time.process_time()\n"
+            "            while time.process_time() - t < 0.4:\n"
+            "                pass\n"
+            "            os._exit(0)\n"
+            "        os.waitpid(pid, 0)\n"
+            "    return 1\n")
+    problem = Problem(id="c", prompt="", entry_point="f", time_limit_s=1.0, tests=[TestCase.call(args=[], expected=1)])
+    with Sandbox(**{**FAST, "workers": 1, "cgroup": "off", "wall_time_factor": 20.0}) as plain:
+        assert "cgroup" not in plain.mechanisms
+        result = plain.run(burn, problem)
+    assert result.tests[0].status == "timeout", result.tests[0]
+
+
+def test_doctor_never_calls_a_weaker_mode_full():
+    from codeprm.sandbox.config import SandboxConfig
+    from codeprm.sandbox.doctor import format_report, run_doctor
+
+    out = run_doctor(SandboxConfig(isolation="weaker"))
+    assert out["problems"] and format_report(out).startswith("mode: weaker (NOT full)")
