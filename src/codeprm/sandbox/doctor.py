@@ -19,8 +19,9 @@ PROBE = '''
 import os
 def f(what, tries):
     if what == "mounts":  # the worker's own cgroup directories under /sys (not enterable) left out
-        with open("/proc/self/mountinfo") as fh:
-            return sorted({line.split()[4] for line in fh} - {p for p in tries if p.startswith("/sys/")})
+        with open("/proc/self/mountinfo") as fh:  # the sample's own tmpfs (its random name) as <workdir>
+            seen = {line.split()[4] for line in fh} - {p for p in tries if p.startswith("/sys/")}
+        return sorted("<workdir>" if p == os.getcwd() else p for p in seen)
     if what == "readable":
         found = []
         for path in tries:
@@ -56,7 +57,8 @@ def expected_view(ops: list[tuple]) -> dict[str, Any]:
     (the worker's cgroup directories aside: they differ between workers), no readable host file."""
     return {"/": rootfs.top_level(ops), "/etc": rootfs.top_level(ops, "/etc"), "/dev": rootfs.top_level(ops, "/dev"),
             "/sys": "PermissionError" if "sys" in rootfs.top_level(ops) else "FileNotFoundError",
-            "mounts": [m for m in rootfs.visible_mounts(ops) if not m.startswith("/sys/")], "readable": []}
+            "mounts": sorted([m for m in rootfs.visible_mounts(ops) if not m.startswith("/sys/")] + ["<workdir>"]),
+            "readable": []}
 
 
 def probe(sandbox: Any, expected: dict[str, Any]) -> dict[str, str]:

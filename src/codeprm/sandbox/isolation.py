@@ -42,6 +42,7 @@ class State:
         self.libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
         self.libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
         self.libc.unshare.argtypes = [ctypes.c_int]
+        self.libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
         self.mechanisms: dict[str, str] = {}
         self.uid: int | None = None
         self.gid: int | None = None
@@ -247,6 +248,20 @@ def set_memory_limit(state: State, limit_bytes: int) -> None:
 def _read_int(path: str, name: str) -> int:
     with open(os.path.join(path, name)) as fh:
         return int(fh.read())
+
+
+MNT_DETACH = 2
+
+
+def mount_workdir(state: State, path: str) -> None:
+    """A fresh tmpfs for one sample (its own size, inode limit and inode numbering)."""
+    cfg = state.config
+    opts = f"size={int(cfg['tmp_size_mb'])}m,nr_inodes={int(cfg['tmp_inodes'])},mode=0700"
+    state.call("mount", b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts.encode())
+
+
+def unmount_workdir(state: State, path: str) -> None:
+    state.call("umount2", path.encode(), MNT_DETACH)
 
 
 def oom_kills(state: State) -> int:

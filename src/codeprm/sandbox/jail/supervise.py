@@ -47,14 +47,19 @@ def _baseline_vm() -> tuple[int, int]:
 
 
 def _fresh_workdir(state: isolation.State) -> str:
-    """A new, empty directory for this sample alone (a random name: no count of earlier samples)."""
+    """A new, empty directory for this sample alone (a random name: no count of earlier samples). With
+    namespaces it is a fresh tmpfs of its own: a shared tmpfs numbers inodes with a counter that never
+    goes back, so a sample could read from its files' inode numbers how many an earlier one created."""
     while True:
         path = os.path.join(state.tmp_root, "s" + os.urandom(6).hex())
         try:
             os.mkdir(path, 0o700)
-            return path
+            break
         except FileExistsError:
             continue
+    if state.full:
+        isolation.mount_workdir(state, path)
+    return path
 
 
 class _Clock:
@@ -198,7 +203,7 @@ def run_one(control: dict, job_fd: int, stdin_fd: int, state: isolation.State):
     for name, fd in (("stdout", out_fd), ("stderr", err_fd)):
         if os.fstat(fd).st_size > caps[name] and header["output_limit"] is None:
             header["output_limit"] = name
-    if not _remove_workdir(workdir):
+    if not _remove_workdir(workdir, state):
         header["retire"] = "could not remove the sample's directory"
     return header, (store_fd, caps["result"]), (out_fd, caps["stdout"]), (err_fd, caps["stderr"])
 
@@ -282,9 +287,16 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _remove_workdir(path: str) -> bool:
-    """The sample's directory is gone: one rmdir when the program left it empty (the common case),
-    else the bounded, non-recursive walk of cleanup.py."""
+def _remove_workdir(path: str, state: isolation.State) -> bool:
+    """The sample's directory is gone: its tmpfs detached (with everything on it), or one rmdir when the
+    program left it empty (the common case), else the bounded, non-recursive walk of cleanup.py."""
+    if state.full:
+        try:
+            isolation.unmount_workdir(state, path)
+            os.rmdir(path)
+            return True
+        except OSError:
+            return False
     try:
         os.rmdir(path)
         return True

@@ -264,3 +264,47 @@ def test_doctor_never_calls_a_weaker_mode_full():
 
     out = run_doctor(SandboxConfig(isolation="weaker"))
     assert out["problems"] and format_report(out).startswith("mode: weaker (NOT full)")
+
+
+PROBES = (
+    "import ctypes, errno, fcntl, os\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "def denied(call):\n"
+    "    try:\n"
+    "        out = call()\n"
+    "    except OSError as exc:\n"
+    "        return exc.errno == errno.EPERM\n"
+    "    return out == -1 and ctypes.get_errno() == errno.EPERM\n"
+    "def f():\n"
+    "    fd = os.open(os.__file__, os.O_RDONLY)\n"
+    "    buf = ctypes.create_string_buffer(16)\n"
+    "    return {\n"
+    "        'fadvise': denied(lambda: os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)),\n"
+    "        'readahead': denied(lambda: libc.syscall(187, fd, 0, 4096)),\n"
+    "        'mincore': denied(lambda: libc.syscall(27, 0, 4096, buf)),\n"
+    "        'flock': denied(lambda: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)),\n"
+    "        'lockf': denied(lambda: fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)),\n"
+    "        'sync': denied(lambda: libc.syscall(162)),\n"
+    "        'syncfs': denied(lambda: libc.syscall(306, fd)),\n"
+    "        'dumpable': denied(lambda: libc.prctl(4, 1, 0, 0, 0)),\n"
+    "    }\n")
+
+
+def test_channels_through_shared_host_files_are_denied(sb):
+    names = ("fadvise", "readahead", "mincore", "flock", "lockf", "sync", "syncfs", "dumpable")
+    problem = Problem(id="ch", prompt="", entry_point="f", tests=[TestCase.call(args=[], expected={n: True for n in names})])
+    result = sb.run(PROBES, problem)
+    assert result.passed, result.tests[0].detail
+
+
+def test_inode_numbers_do_not_count_an_earlier_samples_files():
+    # the earlier sample "publishes" a number by creating that many files; the later one reads its inode
+    write = "import os\ndef f(n):\n    for i in range(n):\n        open(f'f{i}', 'w').close()\n    return 0\n"
+    read = "import os\ndef f(n):\n    open('x', 'w').close()\n    return os.stat('x').st_ino + os.stat('.').st_ino\n"
+    problem = Problem(id="ino", prompt="", entry_point="f", tests=[TestCase.call(args=[0], expected=0)])
+    seen = []
+    with Sandbox(**{**FAST, "workers": 1}) as one:
+        for secret in (3, 41, 7):
+            one.run(write.replace("range(n)", f"range({secret})"), problem)
+            seen.append(one.run(read, problem).tests[0].detail)
+    assert len(set(seen)) == 1, seen
