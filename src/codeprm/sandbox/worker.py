@@ -57,17 +57,25 @@ def _remove_stale_cgroups() -> None:
     if _swept_stale:
         return
     _swept_stale = True
-    for controller in ("memory", "pids", "cpuacct"):
-        base = _own_cgroup(controller)
+    # A host PID we cannot see may be a live sandbox in another PID namespace. Its pids and cpuacct
+    # cgroups hold its zygote (rmdir fails), but its memory cgroup is empty between samples: remove that
+    # one only after the pids cgroup of the same name is gone.
+    bases = {c: _own_cgroup(c) for c in ("pids", "cpuacct", "memory")}
+    for controller, base in bases.items():
         if base is None or not base.is_dir():
             continue
         for path in [*base.glob("codeprm-*-*-*"), *base.parent.glob("*/codeprm-*-*-*")]:  # ours and sibling sessions
             host_pid = path.name.split("-")[1]
-            if host_pid.isdigit() and not Path("/proc", host_pid).exists():
-                try:
-                    path.rmdir()  # fails, harmlessly, while a process is still inside
-                except OSError:
-                    pass
+            if not host_pid.isdigit() or Path("/proc", host_pid).exists():
+                continue
+            if controller == "memory" and any(  # hierarchies may nest differently: match by name
+                    b is not None and ((b / path.name).exists() or any(b.parent.glob("*/" + path.name)))
+                    for c, b in bases.items() if c != "memory"):
+                continue
+            try:
+                path.rmdir()  # fails, harmlessly, while a process is still inside
+            except OSError:
+                pass
 
 
 _live: "weakref.WeakSet[Zygote]" = weakref.WeakSet()

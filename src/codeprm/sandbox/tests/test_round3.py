@@ -308,3 +308,36 @@ def test_inode_numbers_do_not_count_an_earlier_samples_files():
             one.run(write.replace("range(n)", f"range({secret})"), problem)
             seen.append(one.run(read, problem).tests[0].detail)
     assert len(set(seen)) == 1, seen
+
+
+def test_stale_cgroup_sweep_spares_a_live_sandbox_in_another_pid_namespace(monkeypatch):
+    import os
+    import subprocess
+
+    from codeprm.sandbox import worker
+
+    bases = {c: worker._own_cgroup(c) for c in ("pids", "memory")}
+    if any(b is None or not b.is_dir() or not os.access(b, os.W_OK) for b in bases.values()):
+        pytest.skip("needs writable cgroup v1 pids and memory hierarchies")
+    name = "codeprm-999999999-0-1"  # a host PID that cannot exist here: as seen from another PID namespace
+    dirs = {c: b / name for c, b in bases.items()}
+    for d in dirs.values():
+        d.mkdir()
+    zygote = subprocess.Popen(["sleep", "30"])  # the other sandbox's zygote, inside its pids cgroup
+    try:
+        (dirs["pids"] / "cgroup.procs").write_text(str(zygote.pid))
+        monkeypatch.setattr(worker, "_swept_stale", False)
+        worker._remove_stale_cgroups()
+        assert dirs["memory"].is_dir() and dirs["pids"].is_dir()
+    finally:
+        zygote.kill()
+        zygote.wait()
+    for _ in range(100):  # the killed task leaves the cgroup asynchronously
+        try:
+            dirs["pids"].rmdir()
+            break
+        except OSError:
+            time.sleep(0.02)
+    monkeypatch.setattr(worker, "_swept_stale", False)
+    worker._remove_stale_cgroups()  # now really stale: both go
+    assert not dirs["memory"].exists() and not dirs["pids"].exists()
