@@ -47,9 +47,10 @@ class SandboxConfig(BaseModel):
         "CPU seconds a whole sample may use over all its tests and child runs; None: time_limit_s * (tests + 1). "
         "Tests left when it runs out are timeouts"))
     stop_at_first_failure: bool = Field(default=False, description=(
-        "after a child run ends in a failure, mark the tests it did not reach 'skipped' instead of starting another "
-        "child: enough for callers that only need Result.passed (pass@k, outcome rewards); pass_rate is then a "
-        "lower bound"))
+        "after a child run ends in a crash, timeout, memory or output limit (something the program itself saw), mark "
+        "the tests it did not reach 'skipped' instead of starting another child: enough for callers that only need "
+        "Result.passed (pass@k, outcome rewards); pass_rate is then a lower bound. A wrong answer does not stop later "
+        "stdin/stdout tests: being started would tell a program that its earlier output was right"))
     coverage: bool = Field(default=False, description="record the program lines executed (Result.lines_executed)")
     hide_paths: list[str] | None = Field(default=None, description=(
         "directories replaced by an empty read-only tmpfs inside the sandbox; None hides site-packages, the "

@@ -91,7 +91,7 @@ class SampleRun:
                 calls = []
         for i, t in enumerate(self.problem.tests):
             if t.kind == "stdio" and self.tests[i] is None:
-                if (self.stop and self._failed()) or self.cpu_left <= 0.01 or self.wall_left <= 0.05:
+                if (self.stop and self._ended_badly()) or self.cpu_left <= 0.01 or self.wall_left <= 0.05:
                     self._give_up([i])
                 else:
                     yield from self._run_stdio(i)
@@ -99,8 +99,11 @@ class SampleRun:
                       error_line_trusted=self.error_line_trusted and self.error_line is not None,
                       lines_executed=sorted(self.lines) if self.coverage else None, time_s=time.monotonic() - start)
 
-    def _failed(self) -> bool:
-        return any(t is not None and t.status != "pass" for t in self.tests)
+    def _ended_badly(self) -> bool:
+        """Whether a run ended in a way the program itself saw (crash, timeout, memory, output flood):
+        a wrong answer does not stop the next stdin/stdout test, or being started would tell a program
+        that its earlier output was right (an oracle of the expected outputs)."""
+        return any(t is not None and t.status not in ("pass", "fail") for t in self.tests)
 
     def _give_up(self, indices: list[int]) -> None:
         for i in indices:

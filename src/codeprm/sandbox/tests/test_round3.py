@@ -341,3 +341,13 @@ def test_stale_cgroup_sweep_spares_a_live_sandbox_in_another_pid_namespace(monke
     monkeypatch.setattr(worker, "_swept_stale", False)
     worker._remove_stale_cgroups()  # now really stale: both go
     assert not dirs["memory"].exists() and not dirs["pids"].exists()
+
+
+def test_stop_at_first_failure_is_no_oracle_of_expected_outputs(sb):
+    # a guesser: if the second test runs only when the first guess was right, being run tells it so
+    problem = Problem(id="o", prompt="", tests=[TestCase.stdio(stdin="1\n", stdout="secret-a\n"),
+                                                  TestCase.stdio(stdin="2\n", stdout="secret-b\n")])
+    wrong = sb.run("print('guess')\n", problem, stop_at_first_failure=True)
+    assert [t.status for t in wrong.tests] == ["fail", "fail"]  # the second ran whatever the first verdict
+    crash = sb.run("raise SystemExit(3)\n", problem, stop_at_first_failure=True)
+    assert [t.status for t in crash.tests] == ["runtime_error", "skipped"]  # a crash the program saw still stops
