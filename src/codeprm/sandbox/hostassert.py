@@ -2,7 +2,7 @@
 
 The test author's assert is trusted, the program's values are not. ``split`` cuts an assert such as
 ``assert abs(candidate(1.33) - 0.33) < 1e-6`` into the calls into the program (``candidate(1.33)``,
-literal arguments only) and the rest (``abs(_v0 - 0.33) < 1e-6``). The child runs the calls and sends
+literal arguments only) and the rest (``abs(_codeprm_v0 - 0.33) < 1e-6``). The child runs the calls and sends
 their values back as plain builtin data (jail/wire.py); ``judge`` evaluates the rest in this process
 over those values. So no method of an object of the program's runs here or decides a verdict, and the
 child never sees the assert (so it cannot learn the expected value from it).
@@ -36,6 +36,12 @@ def _sum(values):  # one argument only: sum(lists, []) would be quadratic
     return sum(values)
 
 
+def _round(number, ndigits=None):  # round(x, -10**6) would build 10**(10**6)
+    if type(ndigits) is int and abs(ndigits) > 10_000:
+        raise ValueError("ndigits too large")
+    return round(number, ndigits)
+
+
 def _str(value=""):  # decimal text of a huge int is quadratic whatever the interpreter's digit limit
     if type(value) is int and value.bit_length() > 14_000:
         raise ValueError("int too large to convert to text")
@@ -49,12 +55,13 @@ def _int(value=0):
 
 
 SAFE_FUNCS: dict[str, Any] = {
-    "abs": abs, "len": len, "tuple": tuple, "list": list, "sorted": sorted, "round": round, "bool": bool,
+    "abs": abs, "len": len, "tuple": tuple, "list": list, "sorted": sorted, "round": _round, "bool": bool,
     "int": _int, "float": float, "str": _str, "min": min, "max": max, "all": all, "any": any, "type": type,
     "isinstance": isinstance, "reversed": reversed, "sum": _sum, "set": _guarded(set),
     "frozenset": _guarded(frozenset), "complex": complex,
 }
 _CONSTS = {"True", "False", "None"}
+_PREFIX = "_codeprm_v"  # the placeholder of call k is _codeprm_v<k>
 _OPS = (ast.Add, ast.Sub, ast.Div, ast.FloorDiv)  # linear in their operands' size
 # sized by a value (``[0] * v``, ``"%09999999d" % x``): only between constants
 _COSTLY_OPS = (ast.Mult, ast.Mod, ast.Pow, ast.LShift, ast.RShift, ast.BitAnd, ast.BitOr, ast.BitXor, ast.MatMult)
@@ -63,7 +70,7 @@ _COSTLY_OPS = (ast.Mult, ast.Mod, ast.Pow, ast.LShift, ast.RShift, ast.BitAnd, a
 @dataclass(frozen=True)
 class Split:
     calls: list[tuple[list, dict]]  # literal (args, kwargs) of each call into the program, in source order
-    rest: Any  # code object of the rest of the assert, reading _v0, _v1, ...
+    rest: Any  # code object of the rest of the assert, reading _codeprm_v0, _codeprm_v1, ...
     source: str
 
 
@@ -73,8 +80,8 @@ def split(code: str, entry_point: str) -> Split | None:
         tree = ast.parse(code)
     except (SyntaxError, ValueError, RecursionError):
         return None
-    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
-        return None
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert) or _has_value(tree):
+        return None  # (a name of the test's own that looks like a placeholder: not split)
     names = {"candidate", entry_point}
     calls: list[tuple[list, dict]] = []
 
@@ -88,7 +95,7 @@ def split(code: str, entry_point: str) -> Split | None:
                 if _MISSING in (*args, *kwargs.values()):
                     raise _NoSplit
                 calls.append((args, kwargs))
-                return ast.copy_location(ast.Name(id=f"_v{len(calls) - 1}", ctx=ast.Load()), node)
+                return ast.copy_location(ast.Name(id=f"{_PREFIX}{len(calls) - 1}", ctx=ast.Load()), node)
             return self.generic_visit(node)
 
     try:
@@ -108,11 +115,11 @@ class _NoSplit(Exception):
 
 
 def _has_value(node: ast.AST) -> bool:
-    return any(isinstance(n, ast.Name) and n.id.startswith("_v") for n in ast.walk(node))
+    return any(isinstance(n, ast.Name) and n.id.startswith(_PREFIX) for n in ast.walk(node))
 
 
 def _allowed(node: ast.AST, n_values: int) -> bool:
-    placeholders = {f"_v{k}" for k in range(n_values)}
+    placeholders = {f"{_PREFIX}{k}" for k in range(n_values)}
     for n in ast.walk(node):
         if isinstance(n, ast.Name):
             if not isinstance(n.ctx, ast.Load) or n.id not in placeholders | _CONSTS | SAFE_FUNCS.keys():
@@ -125,6 +132,8 @@ def _allowed(node: ast.AST, n_values: int) -> bool:
         elif isinstance(n, ast.BinOp):
             if isinstance(n.op, _COSTLY_OPS) and (_has_value(n.left) or _has_value(n.right)):
                 return False
+            if isinstance(n.op, (ast.Div, ast.FloorDiv)) and _has_value(n.left) and _has_value(n.right):
+                return False  # dividing two huge ints is quadratic
             if not isinstance(n.op, _OPS + _COSTLY_OPS):
                 return False
         elif not isinstance(n, (ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Constant, ast.List, ast.Tuple, ast.Set,
@@ -135,7 +144,7 @@ def _allowed(node: ast.AST, n_values: int) -> bool:
 
 def judge(piece: Split, values: tuple) -> tuple[bool, str]:
     """(passed, detail) of the rest of the assert over the program's values (exact builtins, decoded)."""
-    scope = {f"_v{k}": v for k, v in enumerate(values)}
+    scope = {f"{_PREFIX}{k}": v for k, v in enumerate(values)}
     try:
         ok = bool(eval(piece.rest, {"__builtins__": {}, **SAFE_FUNCS}, scope))  # noqa: S307 - trusted test code
     except Exception as exc:  # noqa: BLE001 - a wrong type from the program (TypeError, OverflowError...) fails the assert

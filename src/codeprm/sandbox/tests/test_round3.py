@@ -45,8 +45,21 @@ def test_asserts_are_split_into_calls_and_a_host_side_rest():
     for code in ("assert candidate(x) == 1", "assert candidate(helper(2)) == 1", "assert candidate(candidate(1))",
                  "for x in range(3):\n    assert candidate(x) == x", "assert candidate(1).real == 1",
                  "assert [0] * candidate(1) == []", "assert candidate(1) ** 9 == 1", "assert 1 == 1",
-                 "assert '%09999999d' % candidate(1)", "assert [y for y in candidate(1)]"):
+                 "assert '%09999999d' % candidate(1)", "assert [y for y in candidate(1)]",
+                 "assert candidate(1) // candidate(2) == 1", "assert _codeprm_v0 == candidate(1)"):
         assert hostassert.split(code, "f") is None, code
+
+
+def test_the_host_side_rest_stays_cheap_on_hostile_values():
+    p = (1 << 61) - 1
+    for code, value in (("assert str(candidate(1)) == '5'", 1 << 3_000_000),
+                        ("assert set(candidate(1)) == {1}", [k * p for k in range(1, 50_000)]),
+                        ("assert round(candidate(1), candidate(2)) == 1", None)):
+        piece = hostassert.split(code, "f")
+        values = (value,) if len(piece.calls) == 1 else (10**40, -10**7)
+        start = time.process_time()
+        ok, detail = hostassert.judge(piece, values)
+        assert not ok and "raised" in detail and time.process_time() - start < 0.5, (code, detail)
 
 
 def test_asserts_judged_on_the_host_are_trusted(sb):
