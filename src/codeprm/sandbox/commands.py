@@ -20,7 +20,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
     def bench_sandbox_command(
         json_path: Optional[Path] = typer.Option(None, "--json", help="also write the numbers to this JSON file"),
         workers: Optional[int] = typer.Option(None, "--workers", help="parallel workers for every contender (default: two per core)"),
-        isolation: str = typer.Option("full", "--isolation", help="codeprm isolation: full | rlimits-only"),
+        isolation: str = typer.Option("full", "--isolation", help="codeprm isolation: full | weaker | rlimits-only"),
         repeats: int = typer.Option(3, "--repeats", help="codeprm passes over the 164 samples (best reported)"),
         skip_spawn: bool = typer.Option(False, "--skip-spawn", help="skip the slow fresh-interpreter baseline"),
         samples: Optional[Path] = typer.Option(None, "--samples", help=(

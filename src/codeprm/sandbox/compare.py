@@ -2,7 +2,7 @@
 
 Call tests (``values_equal``): the answer must have exactly the expected type. An int expected accepts
 an int only, a float a float only, and a bool is never an int; containers must have the same type (a
-tuple never equals a list), dict keys and set members compare by Python equality. Floats are equal
+tuple never equals a list), dict keys and set members match by type too (``{True: 1}`` is not ``{1: 1}``). Floats are equal
 when they are the same number (NaN equals NaN). A problem may opt in to a tolerance for numbers
 (``Problem.float_tolerance``, or ``SandboxConfig.float_tolerance`` for every problem): then an int and
 a float (never a bool) compare by value, equal within ``math.isclose(rel_tol=tol, abs_tol=tol)``;
@@ -42,8 +42,26 @@ def values_equal(actual: Any, expected: Any, tol: float | None = None) -> bool:
     if ta in (list, tuple):
         return len(actual) == len(expected) and all(values_equal(a, e, tol) for a, e in zip(actual, expected))
     if ta is dict:
-        return actual.keys() == expected.keys() and all(values_equal(actual[k], expected[k], tol) for k in expected)
-    return actual == expected  # int, bool, str, bytes, None, set, frozenset: exact
+        same = _members(actual, expected)  # keys by type too: {True: 'a'} is not {1: 'a'}
+        return same is not None and all(values_equal(actual[k], expected[same[k]], tol) for k in actual)
+    if ta in (set, frozenset):
+        return _members(actual, expected) is not None
+    return actual == expected  # int, bool, str, bytes, None: exact
+
+
+def _members(actual, expected) -> dict | None:
+    """For each key/member of ``actual``, the one of ``expected`` it matches exactly (type included); None
+    when one has no match. (Python's ``==`` alone would pair ``True`` with ``1`` and ``1.0``.)"""
+    if len(actual) != len(expected):
+        return None
+    own = {k: k for k in expected}
+    out = {}
+    for k in actual:
+        mine = own.get(k, own)
+        if mine is own or not values_equal(k, mine):
+            return None
+        out[k] = mine
+    return out
 
 
 def _numbers_close(a: int | float, b: int | float, tol: float) -> bool:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Isolation = Literal["full", "rlimits-only"]
+Isolation = Literal["full", "weaker", "rlimits-only"]
 
 
 class SandboxConfig(BaseModel):
@@ -20,8 +20,10 @@ class SandboxConfig(BaseModel):
         "bookkeeping and wake-ups overlap another's sample and every core stays busy)"))
     isolation: Isolation = Field(default="full", description=(
         "full: namespaces + read-only filesystem + unprivileged uid + seccomp (needs root, namespaces, "
-        "libseccomp; start-up fails naming what is missing). rlimits-only: rlimits, process-group kill and a "
-        "private cwd only; for code you already trust or a host that is itself a disposable sandbox"))
+        "libseccomp and an allow-list root; start-up fails naming what is missing). weaker: full, except that where "
+        "the allow-list root (or a private /proc) cannot be built the sample sees the host's filesystem read-only. "
+        "rlimits-only: rlimits, process-group kill and a private cwd only; for code you already trust or a host that "
+        "is itself a disposable sandbox. Every Result records the mode (Result.isolation)"))
     cgroup: Literal["auto", "required", "off"] = Field(default="auto", description=(
         "cgroup v1 memory+pids limits per worker: auto uses them when writable, required fails without them"))
     wall_time_factor: float = Field(default=3.0, ge=1.0, le=100.0,
@@ -45,9 +47,10 @@ class SandboxConfig(BaseModel):
         "CPU seconds a whole sample may use over all its tests and child runs; None: time_limit_s * (tests + 1). "
         "Tests left when it runs out are timeouts"))
     stop_at_first_failure: bool = Field(default=False, description=(
-        "after a child run ends in a failure, mark the tests it did not reach 'skipped' instead of starting another "
-        "child: enough for callers that only need Result.passed (pass@k, outcome rewards); pass_rate is then a "
-        "lower bound"))
+        "after a child run ends in a crash, timeout, memory or output limit (something the program itself saw), mark "
+        "the tests it did not reach 'skipped' instead of starting another child: enough for callers that only need "
+        "Result.passed (pass@k, outcome rewards); pass_rate is then a lower bound. A wrong answer does not stop later "
+        "stdin/stdout tests: being started would tell a program that its earlier output was right"))
     coverage: bool = Field(default=False, description="record the program lines executed (Result.lines_executed)")
     hide_paths: list[str] | None = Field(default=None, description=(
         "directories replaced by an empty read-only tmpfs inside the sandbox; None hides site-packages, the "

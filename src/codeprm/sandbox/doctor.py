@@ -19,8 +19,9 @@ PROBE = '''
 import os
 def f(what, tries):
     if what == "mounts":  # the worker's own cgroup directories under /sys (not enterable) left out
-        with open("/proc/self/mountinfo") as fh:
-            return sorted({line.split()[4] for line in fh} - {p for p in tries if p.startswith("/sys/")})
+        with open("/proc/self/mountinfo") as fh:  # the sample's own tmpfs (its random name) as <workdir>
+            seen = {line.split()[4] for line in fh} - {p for p in tries if p.startswith("/sys/")}
+        return sorted("<workdir>" if p == os.getcwd() else p for p in seen)
     if what == "readable":
         found = []
         for path in tries:
@@ -56,7 +57,8 @@ def expected_view(ops: list[tuple]) -> dict[str, Any]:
     (the worker's cgroup directories aside: they differ between workers), no readable host file."""
     return {"/": rootfs.top_level(ops), "/etc": rootfs.top_level(ops, "/etc"), "/dev": rootfs.top_level(ops, "/dev"),
             "/sys": "PermissionError" if "sys" in rootfs.top_level(ops) else "FileNotFoundError",
-            "mounts": [m for m in rootfs.visible_mounts(ops) if not m.startswith("/sys/")], "readable": []}
+            "mounts": sorted([m for m in rootfs.visible_mounts(ops) if not m.startswith("/sys/")] + ["<workdir>"]),
+            "readable": []}
 
 
 def probe(sandbox: Any, expected: dict[str, Any]) -> dict[str, str]:
@@ -83,7 +85,9 @@ def run_doctor(config: SandboxConfig) -> dict:
     with Sandbox(config) as sandbox:
         out["mechanisms"] = dict(sandbox.mechanisms)
         fs = out["mechanisms"].get("filesystem", "")
-        if config.isolation != "full" or "host filesystem visible" in fs:
+        if config.isolation != "full":  # never called full: the caller chose less, by name
+            out["problems"].append(f"mode '{config.isolation}' is weaker than full")
+        if config.isolation == "rlimits-only" or "host filesystem visible" in fs:
             out["problems"].append(f"the sample sees the host's filesystem (no allow-list root): {fs}")
             return out
         out["expected"] = expected_view(expected_layout(config, list(sandbox._workers[0].cgroups.values())))
@@ -93,7 +97,8 @@ def run_doctor(config: SandboxConfig) -> dict:
 
 
 def format_report(out: dict) -> str:
-    lines = [f"isolation: {out['isolation']}"]
+    full = out["isolation"] == "full" and not out["problems"]
+    lines = [f"mode: {out['isolation']}" + (" (every mechanism of full isolation verified)" if full else " (NOT full)")]
     lines += [f"  {name}: {text}" for name, text in out["mechanisms"].items()]
     lines.append(f"allow-list ({len(out['allow_list'])} host paths, read-only, at the same path inside):")
     lines += [f"  {path}" for path in out["allow_list"]]
@@ -115,7 +120,7 @@ def register(app: Any) -> None:
     @sandbox_app.command("doctor")
     def doctor_command(
         config_path: Optional[Path] = typer.Option(None, "--config", "-c", help="SandboxConfig as YAML"),
-        isolation: Optional[str] = typer.Option(None, "--isolation", help="full | rlimits-only"),
+        isolation: Optional[str] = typer.Option(None, "--isolation", help="full | weaker | rlimits-only"),
         packages: Optional[List[str]] = typer.Option(None, "--package", help="add an installed package by name (repeatable)"),
         extra_paths: Optional[List[str]] = typer.Option(None, "--extra-path", help="add a host path read-only (repeatable)"),
         sets: Optional[List[str]] = typer.Option(None, "--set", help="KEY=VALUE override of a SandboxConfig field (repeatable)"),

@@ -19,6 +19,12 @@ class Malformed(Exception):
 
 
 def decode_records(blob: bytes, max_records: int) -> list[dict]:
+    # Before any object is built: JSON allocates far more than it reads (``[[],[],...]`` is ~27x its
+    # bytes), so bound the containers and strings of the whole stream by what ``wire.to_tree`` can send
+    # (``MAX_ITEMS`` values; a bracket or quote inside a string counts too, an overestimate).
+    slack = 64 * (max_records + 1)
+    if blob.count(b"[") + blob.count(b"{") > wire.MAX_ITEMS + slack or blob.count(b'"') > 4 * wire.MAX_ITEMS + 16 * slack:
+        raise Malformed("more values than a record may hold")
     out, pos = [], 0
     view = memoryview(blob)
     while pos < len(blob):

@@ -35,12 +35,14 @@ class State:
 
     def __init__(self, config: dict):
         self.config = config
-        self.full = config["isolation"] == "full"
+        self.full = config["isolation"] in ("full", "weaker")  # namespaces, uid, seccomp in both
+        self.strict = config["isolation"] == "full"  # and nothing less than the allow-list root
         self.libc = ctypes.CDLL(None, use_errno=True)
         # explicit argument types: ctypes would otherwise pass Python ints as 32-bit C ints
         self.libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
         self.libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
         self.libc.unshare.argtypes = [ctypes.c_int]
+        self.libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
         self.mechanisms: dict[str, str] = {}
         self.uid: int | None = None
         self.gid: int | None = None
@@ -94,6 +96,8 @@ def _allow_list_filesystem(state: State) -> None:
             raise OSError(0, "no allow-list was supplied")
         proc_note = rootfs.build(state, f"size={int(cfg['tmp_size_mb'])}m,nr_inodes={int(cfg['tmp_inodes'])},mode=0755")
     except OSError as exc:
+        if state.strict:  # fail closed: the host's filesystem only when the caller asked for isolation="weaker"
+            raise Missing("allow-list root filesystem", str(exc)) from None
         os.chdir("/")
         _private_filesystem(state)
         state.mechanisms["filesystem"] += f"; WEAKER: host filesystem visible (allow-list root failed: {exc})"
@@ -219,15 +223,45 @@ def _join_cgroups(state: State) -> None:
 
 
 def set_memory_limit(state: State, limit_bytes: int) -> None:
+    """Set the worker's memory limit to ``limit_bytes`` whatever it was, and read it back. Cgroup v1
+    refuses a ``memory.limit_in_bytes`` above ``memory.memsw.limit_in_bytes`` (and a memsw below the
+    memory limit), so raising writes memsw first and lowering writes it last."""
     path = state.cgroup_dirs.get("memory")
-    if path and limit_bytes != state.mem_limit_set:
-        for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"):
-            try:
-                with open(os.path.join(path, name), "w") as fh:
-                    fh.write(str(limit_bytes))
-            except OSError:
-                pass  # memsw absent without swap accounting; shrinking below usage can fail
-        state.mem_limit_set = limit_bytes
+    if not path or limit_bytes == state.mem_limit_set:
+        return
+    names = ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
+    if limit_bytes > (state.mem_limit_set if state.mem_limit_set is not None else _read_int(path, names[0])):
+        names.reverse()
+    for name in names:
+        try:
+            with open(os.path.join(path, name), "w") as fh:
+                fh.write(str(limit_bytes))
+        except FileNotFoundError:
+            pass  # memsw absent without swap accounting
+    got = _read_int(path, "memory.limit_in_bytes")
+    if abs(got - limit_bytes) >= 1 << 16:  # the kernel rounds to pages
+        state.mem_limit_set = None
+        raise OSError(f"memory cgroup limit reads {got}, not {limit_bytes}")
+    state.mem_limit_set = limit_bytes
+
+
+def _read_int(path: str, name: str) -> int:
+    with open(os.path.join(path, name)) as fh:
+        return int(fh.read())
+
+
+MNT_DETACH = 2
+
+
+def mount_workdir(state: State, path: str) -> None:
+    """A fresh tmpfs for one sample (its own size, inode limit and inode numbering)."""
+    cfg = state.config
+    opts = f"size={int(cfg['tmp_size_mb'])}m,nr_inodes={int(cfg['tmp_inodes'])},mode=0700"
+    state.call("mount", b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts.encode())
+
+
+def unmount_workdir(state: State, path: str) -> None:
+    state.call("umount2", path.encode(), MNT_DETACH)
 
 
 def oom_kills(state: State) -> int:

@@ -22,7 +22,7 @@ import time
 
 from codeprm.errors import CodeprmError
 from codeprm.problems.model import Problem
-from codeprm.sandbox import compare, grade
+from codeprm.sandbox import compare, grade, hostassert
 from codeprm.sandbox.config import SandboxConfig
 from codeprm.sandbox.jail import wire
 from codeprm.sandbox.result import Result, TestResult
@@ -44,8 +44,17 @@ def encode_call_tests(problem: Problem) -> dict[int, dict]:
             except wire.Unencodable as exc:
                 raise CodeprmError(f"problem {problem.id!r}: test {i} expected output is not a builtin value ({exc})") from None
         elif t.kind == "assert":
-            out[i] = {"i": i, "kind": "assert", "code": t.code}
+            piece = hostassert.split(t.code, problem.entry_point)
+            if piece is None:  # runs in the child: an untrusted verdict
+                out[i] = {"i": i, "kind": "assert", "code": t.code}
+            else:  # the child gets the calls' arguments only; "host" never leaves this process
+                calls = [[wire.to_tree(list(a)), wire.to_tree(dict(k))] for a, k in piece.calls]
+                out[i] = {"i": i, "kind": "calls", "calls": calls, "host": piece}
     return out
+
+
+def _for_child(test: dict) -> dict:
+    return {k: v for k, v in test.items() if k != "host"} if "host" in test else test
 
 
 class SampleRun:
@@ -59,11 +68,13 @@ class SampleRun:
         self.tests: list[TestResult | None] = [None] * len(problem.tests)
         self.lines: set[int] = set()
         self.error_line: int | None = None
+        self.error_line_trusted = False  # True only for a syntax error's line (before program code ran)
         self.cpu_limit_s = problem.time_limit_s
         self.test_wall_s = config.wall_time_factor * problem.time_limit_s + config.wall_time_extra_s
         budget = config.sample_cpu_budget_s if config.sample_cpu_budget_s is not None else problem.time_limit_s * (len(problem.tests) + 1)
         self.cpu_left = budget
-        self.wall_left = config.wall_time_factor * budget + config.wall_time_extra_s
+        # the wall slack is per test (each may wait on a loaded machine), not once per sample
+        self.wall_left = config.wall_time_factor * budget + config.wall_time_extra_s * (len(problem.tests) + 1)
         tol = getattr(problem, "float_tolerance", None)
         self.tol = tol if tol is not None else config.float_tolerance
         self.stderr = ""
@@ -80,15 +91,19 @@ class SampleRun:
                 calls = []
         for i, t in enumerate(self.problem.tests):
             if t.kind == "stdio" and self.tests[i] is None:
-                if (self.stop and self._failed()) or self.cpu_left <= 0.01 or self.wall_left <= 0.05:
+                if (self.stop and self._ended_badly()) or self.cpu_left <= 0.01 or self.wall_left <= 0.05:
                     self._give_up([i])
                 else:
                     yield from self._run_stdio(i)
-        return Result(problem_id=self.problem.id, tests=self.tests, error_line=self.error_line,
+        return Result(problem_id=self.problem.id, tests=self.tests, error_line=self.error_line, isolation=self.config.isolation,
+                      error_line_trusted=self.error_line_trusted and self.error_line is not None,
                       lines_executed=sorted(self.lines) if self.coverage else None, time_s=time.monotonic() - start)
 
-    def _failed(self) -> bool:
-        return any(t is not None and t.status != "pass" for t in self.tests)
+    def _ended_badly(self) -> bool:
+        """Whether a run ended in a way the program itself saw (crash, timeout, memory, output flood):
+        a wrong answer does not stop the next stdin/stdout test, or being started would tell a program
+        that its earlier output was right (an oracle of the expected outputs)."""
+        return any(t is not None and t.status not in ("pass", "fail") for t in self.tests)
 
     def _give_up(self, indices: list[int]) -> None:
         for i in indices:
@@ -131,9 +146,9 @@ class SampleRun:
         keep = self.config.stderr_excerpt_chars
         excerpt = "" if status in ("pass", "skipped") or not keep else self.stderr[-keep:]
         if trusted is None:
-            trusted = self.problem.tests[index].kind != "assert"
-        self.tests[index] = TestResult(status=status, detail=detail[:1000], time_s=time_s, cpu_time_s=cpu_s,
-                                       stderr=excerpt, trusted=trusted)
+            trusted = self.call_tests.get(index, {}).get("kind") != "assert"
+        self.tests[index] = TestResult(status=status, detail=_clean(detail[:1000]), time_s=time_s, cpu_time_s=cpu_s,
+                                       stderr=_clean(excerpt), trusted=trusted)
 
     def _note_exception(self, rec: dict) -> None:
         line = rec.get("line")
@@ -142,7 +157,7 @@ class SampleRun:
 
     # ---- call and assert tests -------------------------------------------------------------------
     def _run_calls(self, pending: list[int]):
-        reply = yield from self._request([self.call_tests[i] for i in pending], stdio=False)
+        reply = yield from self._request([_for_child(self.call_tests[i]) for i in pending], stdio=False)
         if reply is None:
             for i in pending:
                 self._set(i, "infra_error", self.infra)
@@ -163,6 +178,7 @@ class SampleRun:
             records = _safe_records(blob, 1)
             if records and type(records[0].get("line")) is int:
                 self.error_line = max(1, min(records[0]["line"], self.n_lines))
+                self.error_line_trusted = True
             detail = _exc_detail(records[0]) if records else "the program does not compile"
             for i in pending:
                 self._set(i, "syntax_error", detail)
@@ -221,12 +237,24 @@ class SampleRun:
         test = self.problem.tests[index]
         if "err" in rec:
             status, detail = grade.exception_status(rec)
-            if test.kind == "assert" and rec.get("err") == "AssertionError":
+            if self.call_tests[index].get("kind") == "assert" and rec.get("err") == "AssertionError":
                 status = "fail"
             if status != "fail":
                 self._note_exception(rec)
             self._set(index, status, detail, wall, cpu)
-        elif test.kind == "assert":
+        elif "host" in self.call_tests[index] and "ok" in rec:  # an assert judged here over the program's values
+            piece = self.call_tests[index]["host"]
+            try:
+                values = grade.decode_value(rec["ok"])
+            except ValueError as exc:
+                self._set(index, "runtime_error", f"result stream tampered with ({exc})", wall, cpu)
+                return
+            if type(values) is not tuple or len(values) != len(piece.calls):
+                self._set(index, "runtime_error", "malformed assert record", wall, cpu)
+                return
+            ok, detail = hostassert.judge(piece, values)
+            self._set(index, "pass" if ok else "fail", detail, wall, cpu)
+        elif test.kind == "assert" and "host" not in self.call_tests[index]:
             ok = rec.get("assert") == 1
             self._set(index, "pass" if ok else "runtime_error", "" if ok else "malformed assert record", wall, cpu)
         elif "unenc" in rec:
@@ -264,6 +292,7 @@ class SampleRun:
             records = _safe_records(blob, 1)
             if records and type(records[0].get("line")) is int:
                 self.error_line = max(1, min(records[0]["line"], self.n_lines))
+                self.error_line_trusted = True
             detail = _exc_detail(records[0]) if records else "the program does not compile"
             for j, t in enumerate(self.problem.tests):  # no other stdio test can do better
                 if t.kind == "stdio" and (j == index or self.tests[j] is None):
@@ -285,6 +314,11 @@ class SampleRun:
             self._note_exception(rec)
             self._set(index, status, detail, wall, cpu)
             return
+        # ``os._exit(0)`` (after a flush, as judges accept) skips the harness's exit record: an exit code of
+        # 0 from the zygote's wait is the same normal end (the record adds no trust: a program can write it)
+        exited = header.get("exit_code") == 0 and header.get("signal") is None and header.get("compiled") is True
+        if rec is None and exited and header.get("killed_for") is None:
+            rec = {"i": index, "exit": 0}
         if not (rec is not None and rec.get("i") == index and rec.get("exit") == 0 and header.get("killed_for") is None):
             if rec is not None and not (rec.get("i") == index and rec.get("exit") == 0):
                 self._set(index, "runtime_error", "result stream tampered with (unexpected record)", wall, cpu)
@@ -334,6 +368,11 @@ def _exc_detail(rec: dict) -> str:
     name = rec.get("err") if type(rec.get("err")) is str else "SyntaxError"
     msg = rec.get("msg") if type(rec.get("msg")) is str else ""
     return f"{name[:100]}: {msg[:400]}"
+
+
+def _clean(text: str) -> str:
+    """Text a program chose, made safe to store: a lone surrogate would make ``model_dump_json`` raise."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _number(value) -> float:

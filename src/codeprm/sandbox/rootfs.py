@@ -228,7 +228,9 @@ def layout(rootfs_plan: dict, hide_paths: list[str], cgroups: list[str], tmp_opt
         above = [(p, kind) for p, kind in mounts if _inside(path, p) and p != path]
         return bool(above) and max(above, key=lambda m: len(m[0]))[1] == "bind"
 
-    ops: list[tuple] = []
+    # the sample's /tmp first: an interpreter or package that lives under /tmp (a venv in CI) is bound
+    # on top of it afterwards, instead of being covered by it
+    ops: list[tuple] = [("tmpfs", "/tmp", tmp_options, False)]
     for path, kind in sorted(mounts, key=lambda m: (m[0].count("/"), m[0])):
         if kind == "hide":
             ops.append(("tmpfs", path, "size=4k,nr_inodes=16,mode=0555", True))
@@ -242,7 +244,6 @@ def layout(rootfs_plan: dict, hide_paths: list[str], cgroups: list[str], tmp_opt
     ops += [("link", f"/dev/{n}", t) for n, t in DEV_LINKS.items()]
     ops.append(("tmpfs", "/dev/shm", "size=4k,nr_inodes=16,mode=0755", True))
     ops.append(("proc", "/proc"))
-    ops.append(("tmpfs", "/tmp", tmp_options, False))
     if cgroups:  # the zygote (root) still sets limits and sweeps; a sample cannot enter /sys
         ops.append(("dir", "/sys", 0o700))
         ops += [("bind", os.path.realpath(c), "rw") for c in sorted(cgroups)]
@@ -316,6 +317,8 @@ def _assemble(state, ops: list[tuple], sources: dict[str, int]) -> str:
             try:  # a procfs of our own: a sample sees only its own uid's processes
                 state.call("mount", b"proc", target.encode(), b"proc", MS_NOSUID | MS_NODEV | 8, b"hidepid=2")
             except OSError as exc:
+                if getattr(state, "strict", False):
+                    raise OSError(exc.errno, f"a private /proc: {exc.strerror}") from None
                 state.call("mount", b"/proc", target.encode(), None, MS_BIND | MS_REC, None)
                 proc_note = f"/proc shows every process ({exc.strerror})"
     for path in reversed(read_only):  # children first, the root last

@@ -59,7 +59,7 @@ class Sandbox:
         self.mechanisms = self._workers[0].mechanisms
         fs = self.mechanisms.get("filesystem", "")
         weaker = [name for name, missing in (
-            ("isolation=rlimits-only", self.config.isolation != "full"),
+            (f"isolation={self.config.isolation}", self.config.isolation != "full"),
             ("no cgroup limits", "cgroup" not in self.mechanisms and self.config.cgroup != "off"),
             ("some mounts left writable", "left writable" in fs),
             ("other processes visible in /proc", "shows every process" in fs),

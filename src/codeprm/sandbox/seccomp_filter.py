@@ -19,8 +19,15 @@ DENIED_SYSCALLS = (
     "io_uring_enter io_uring_register open_by_handle_at name_to_handle_at swapon swapoff acct "
     "settimeofday clock_settime clock_adjtime adjtimex sethostname setdomainname quotactl syslog "
     "vhangup fanotify_init memfd_create iopl ioperm mknod mknodat personality move_mount fsopen "
-    "fsmount open_tree lookup_dcookie shmget msgget semget mq_open"  # SysV/POSIX IPC objects outlive the sample
+    "fsmount open_tree lookup_dcookie shmget msgget semget mq_open "  # SysV/POSIX IPC objects outlive the sample
+    # channels between samples through shared host files and host-wide effects: page-cache eviction and
+    # residency probes, locks on the shared read-only stdlib files, host-wide writeback
+    "fadvise64 readahead mincore flock sync syncfs"
 ).split()
+# fcntl commands that take or test a lock (on a shared read-only file, visible to a concurrent sample):
+# F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW
+FCNTL_LOCK_COMMANDS = (5, 6, 7, 36, 37, 38)
+PR_SET_DUMPABLE = 4  # a dumpable crash could reach the host's core_pattern handler
 # Namespace flags a clone() may not carry (arg 0 of clone is the flags on x86-64 and arm64):
 # NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME.
 CLONE_NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000, 0x00000080)
@@ -48,6 +55,9 @@ def compile_bpf() -> tuple[bytes, str]:
                 pass
         for flag in CLONE_NAMESPACE_FLAGS:
             filt.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+        for cmd in FCNTL_LOCK_COMMANDS:
+            filt.add_rule(sc.ERRNO(errno.EPERM), "fcntl", sc.Arg(1, sc.EQ, cmd))
+        filt.add_rule(sc.ERRNO(errno.EPERM), "prctl", sc.Arg(0, sc.EQ, PR_SET_DUMPABLE))
         filt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # its flags live in memory seccomp cannot read; libc falls back to clone
         read_fd, write_fd = os.pipe()
         with os.fdopen(write_fd, "wb") as out:
@@ -56,4 +66,5 @@ def compile_bpf() -> tuple[bytes, str]:
             program = inp.read()
     except Exception as exc:  # noqa: BLE001
         raise SeccompUnavailable(f"could not build the seccomp filter ({exc})") from None
-    return program, f"denies {denied} syscalls (socket, ptrace, execve, mount, unshare, setsid, ...) and namespace clones"
+    return program, (f"denies {denied} syscalls (socket, ptrace, execve, mount, unshare, setsid, fadvise64, flock, "
+                     "sync, ...), fcntl locks, PR_SET_DUMPABLE and namespace clones")

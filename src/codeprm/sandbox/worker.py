@@ -57,17 +57,25 @@ def _remove_stale_cgroups() -> None:
     if _swept_stale:
         return
     _swept_stale = True
-    for controller in ("memory", "pids", "cpuacct"):
-        base = _own_cgroup(controller)
+    # A host PID we cannot see may be a live sandbox in another PID namespace. Its pids and cpuacct
+    # cgroups hold its zygote (rmdir fails), but its memory cgroup is empty between samples: remove that
+    # one only after the pids cgroup of the same name is gone.
+    bases = {c: _own_cgroup(c) for c in ("pids", "cpuacct", "memory")}
+    for controller, base in bases.items():
         if base is None or not base.is_dir():
             continue
         for path in [*base.glob("codeprm-*-*-*"), *base.parent.glob("*/codeprm-*-*-*")]:  # ours and sibling sessions
             host_pid = path.name.split("-")[1]
-            if host_pid.isdigit() and not Path("/proc", host_pid).exists():
-                try:
-                    path.rmdir()  # fails, harmlessly, while a process is still inside
-                except OSError:
-                    pass
+            if not host_pid.isdigit() or Path("/proc", host_pid).exists():
+                continue
+            if controller == "memory" and any(  # hierarchies may nest differently: match by name
+                    b is not None and ((b / path.name).exists() or any(b.parent.glob("*/" + path.name)))
+                    for c, b in bases.items() if c != "memory"):
+                continue
+            try:
+                path.rmdir()  # fails, harmlessly, while a process is still inside
+            except OSError:
+                pass
 
 
 _live: "weakref.WeakSet[Zygote]" = weakref.WeakSet()
@@ -139,11 +147,11 @@ class Zygote:
         cfg = self.config
         self._make_cgroups()
         hide = cfg.hide_paths if cfg.hide_paths is not None else default_hide_paths()
-        self.uid = random.randrange(1_000_000, 2_000_000_000) if cfg.isolation == "full" else None  # no real account has it
+        self.uid = random.randrange(1_000_000, 2_000_000_000) if cfg.isolation != "rlimits-only" else None  # no real account has it
         zconfig = {
             "isolation": cfg.isolation,
             "uid": self.uid,
-            "tmp_root": "/tmp/s" if cfg.isolation == "full" else self.tmp_root,
+            "tmp_root": "/tmp/s" if cfg.isolation != "rlimits-only" else self.tmp_root,
             "tmp_size_mb": cfg.tmp_size_mb,
             "tmp_inodes": cfg.tmp_inodes,
             "hide_paths": hide,
@@ -151,7 +159,7 @@ class Zygote:
             "rootfs": rootfs.plan(tuple(cfg.extra_paths), tuple(cfg.packages)),  # the sample's allow-list (rootfs.py)
             "cgroups": self.cgroups,
         }
-        if cfg.isolation == "full":
+        if cfg.isolation != "rlimits-only":
             try:
                 bpf, summary = seccomp_filter.compile_bpf()
             except seccomp_filter.SeccompUnavailable as exc:
@@ -173,8 +181,9 @@ class Zygote:
         if not hello.get("ok"):
             self.kill()
             raise Missing(
-                f"sandbox isolation 'full' needs {hello.get('missing')} ({hello.get('why')}); "
-                "run where it is available or opt into the weaker Sandbox(isolation='rlimits-only')"
+                f"sandbox isolation '{cfg.isolation}' needs {hello.get('missing')} ({hello.get('why')}); "
+                "run where it is available or opt into a weaker mode by name: Sandbox(isolation='weaker') (no allow-list "
+                "root: the host's filesystem read-only) or Sandbox(isolation='rlimits-only')"
             )
         self.mechanisms = hello["mechanisms"]
 
@@ -193,7 +202,7 @@ class Zygote:
                     pass
             self.proc = None
         self._remove_cgroups()
-        if self.config.isolation != "full":
+        if self.config.isolation == "rlimits-only":
             from codeprm.sandbox.jail.cleanup import remove_tree
 
             remove_tree(self.tmp_root)  # a sample's tree may be deeper than shutil.rmtree can recurse

@@ -13,7 +13,8 @@ Before any program code runs, the harness compiles the program and writes ``C`` 
 
 Records (JSON objects, 4-byte big-endian length prefix):
   {"loaded": 1, "cov": [...]}                 the program's top level finished (call/assert tests)
-  {"i": n, "ok": tree, "cov": [...]}          call test n returned the tagged value ``tree``
+  {"i": n, "ok": tree, "cov": [...]}          call test n returned the tagged value ``tree`` (for the
+                                              calls of an assert judged on the host: a tuple of their values)
   {"i": n, "assert": 1, "cov": [...]}         assert test n ran without raising
   {"i": n, "exit": 0, "cov": [...]}           stdio test n: the program finished normally
   {"i": n, "err": name, "msg": s, "line": k, "cov": [...]}   an exception escaped
@@ -22,6 +23,7 @@ Records (JSON objects, 4-byte big-endian length prefix):
 
 from __future__ import annotations
 
+import atexit
 import builtins
 import marshal
 import os
@@ -30,6 +32,26 @@ import sys
 import wire  # the zygote puts this directory on sys.path before it forks
 
 PROGRAM_FILE = "<program>"
+# the real exception classes, taken before any program runs (a program may rebind builtins.MemoryError)
+_BUILTIN_EXC = {name: obj for name, obj in vars(builtins).items() if isinstance(obj, type) and issubclass(obj, BaseException)}
+
+
+class _Quitter:
+    """``exit()`` / ``quit()`` as ``site`` defines them: the zygote runs ``python -S``, which has neither."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Use {self.name}() or Ctrl-D (i.e. EOF) to exit"
+
+    def __call__(self, code=None):
+        raise SystemExit(code)
+
+
+for _name in ("exit", "quit"):  # once, in the zygote at import: nothing per sample
+    if not hasattr(builtins, _name):
+        setattr(builtins, _name, _Quitter(_name))
 
 
 def read_job(fd: int) -> dict:
@@ -73,8 +95,11 @@ def _exception_record(exc: BaseException) -> dict:
     """Name, message and program line of an exception, built defensively: it may be a hostile object."""
     name, msg, line = "Exception", "", None
     try:
-        raw = type(exc).__name__  # type(), not __class__: a property cannot change it
+        cls = type(exc)  # type(), not __class__: a property cannot change it
+        raw = cls.__name__
         name = raw if type(raw) is str else "?"
+        if _BUILTIN_EXC.get(name) is not cls:  # a class of the program's that only borrows a builtin's name
+            name = "program." + name
         tb = BaseException.__dict__["__traceback__"].__get__(exc)
         while tb is not None:
             if tb.tb_frame.f_code.co_filename == PROGRAM_FILE:
@@ -106,6 +131,21 @@ def _flush_std() -> None:
             pass
 
 
+def _shutdown() -> None:
+    """What the interpreter does at a normal exit, so that output written there is not lost: join the
+    non-daemon threads (a ``threading.Thread(target=main)`` main), then run the ``atexit`` handlers."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        try:
+            threading._shutdown()
+        except BaseException:  # noqa: BLE001
+            pass
+    try:
+        atexit._run_exitfuncs()
+    except BaseException:  # noqa: BLE001
+        pass
+
+
 def run(job: dict, result_fd: int, setup_fd: int) -> None:
     """Run the program and its tests, emitting records; never returns (always ``os._exit``)."""
     emit = _Emitter(result_fd)
@@ -128,6 +168,7 @@ def run(job: dict, result_fd: int, setup_fd: int) -> None:
     os.close(setup_fd)
     del job["program"]
 
+    atexit._clear()  # handlers the zygote registered are not the program's
     ns = {"__name__": "__main__" if stdio else "__codeprm_program__", "__builtins__": builtins}
     if job.get("coverage"):
         sys.settrace(_tracer(emit.lines))
@@ -135,6 +176,7 @@ def run(job: dict, result_fd: int, setup_fd: int) -> None:
         exec(code, ns)
     except SystemExit as exc:
         if stdio and exc.code in (None, 0):
+            _shutdown()
             _flush_std()
             sys.settrace(None)
             emit({"i": first, "exit": 0})
@@ -152,6 +194,7 @@ def run(job: dict, result_fd: int, setup_fd: int) -> None:
         emit(rec)
         _exit(1)
     if stdio:
+        _shutdown()
         sys.settrace(None)
         _flush_std()
         emit({"i": first, "exit": 0})
@@ -171,12 +214,12 @@ def run(job: dict, result_fd: int, setup_fd: int) -> None:
                     exec(compile(job["test_setup"], "<test_setup>", "exec", dont_inherit=True), ns)
             if entry not in ns:
                 raise NameError(f"entry point {entry!r} is not defined by the program")
-            if test["kind"] == "call":
-                args = wire.from_tree(test["args"])
-                kwargs = wire.from_tree(test["kwargs"])
-                value = ns[entry](*args, **kwargs)
+            if test["kind"] in ("call", "calls"):
+                # "calls": the calls of an assert judged on the host; their values go back as a tuple
+                calls = [(test["args"], test["kwargs"])] if test["kind"] == "call" else test["calls"]
+                values = tuple(ns[entry](*wire.from_tree(a), **wire.from_tree(k)) for a, k in calls)
                 try:
-                    tree = wire.to_tree(value)
+                    tree = wire.to_tree(values[0] if test["kind"] == "call" else values)
                 except wire.Unencodable as exc:
                     emit({"i": idx, "unenc": str(exc)[:200]})
                     continue

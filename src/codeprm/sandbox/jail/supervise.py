@@ -18,6 +18,7 @@ are SIGKILLed and reaped before the reply.
 from __future__ import annotations
 
 import os
+import resource
 import select
 import signal
 import time
@@ -46,14 +47,19 @@ def _baseline_vm() -> tuple[int, int]:
 
 
 def _fresh_workdir(state: isolation.State) -> str:
-    """A new, empty directory for this sample alone (a random name: no count of earlier samples)."""
+    """A new, empty directory for this sample alone (a random name: no count of earlier samples). With
+    namespaces it is a fresh tmpfs of its own: a shared tmpfs numbers inodes with a counter that never
+    goes back, so a sample could read from its files' inode numbers how many an earlier one created."""
     while True:
         path = os.path.join(state.tmp_root, "s" + os.urandom(6).hex())
         try:
             os.mkdir(path, 0o700)
-            return path
+            break
         except FileExistsError:
             continue
+    if state.full:
+        isolation.mount_workdir(state, path)
+    return path
 
 
 class _Clock:
@@ -75,7 +81,9 @@ class _Clock:
 
 
 def _group_cpu(pgid: int) -> float:
-    """CPU seconds of the live processes in process group ``pgid`` (the fallback without a cgroup)."""
+    """CPU seconds of the processes in process group ``pgid`` (the fallback without a cgroup): their own
+    CPU plus that of the children they reaped (``cutime``/``cstime``), so work done in a short-lived
+    child still counts; zombies (orphans not yet reaped by the zygote) are still listed."""
     total = 0
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -85,8 +93,8 @@ def _group_cpu(pgid: int) -> float:
                 fields = fh.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue
-        if len(fields) > 12 and int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
+        if len(fields) > 14 and int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
     return total / _TICK
 
 
@@ -118,6 +126,7 @@ def run_one(control: dict, job_fd: int, stdin_fd: int, state: isolation.State):
     os.set_blocking(result_r, False)
     setup_r, setup_w = os.pipe2(os.O_CLOEXEC)
     start = time.monotonic()
+    reaped_before = _children_cpu()
     pid = _fork()
     if pid == 0:  # ---- child ----
         try:
@@ -170,7 +179,10 @@ def run_one(control: dict, job_fd: int, stdin_fd: int, state: isolation.State):
     watch.drain()
     os.close(result_r)
     header["wall_time_s"] = time.monotonic() - start
-    header["cpu_time_s"] = max(clock.used(), watch.cpu_seen) if clock.fd is not None else max(watch.cpu_seen, rusage_cpu)
+    # without a cgroup: every process of the sample is reaped by now (the child, its reaped children, and
+    # orphans the zygote reaped as subreaper), so the zygote's children-rusage delta holds all their CPU
+    reaped = _children_cpu() - reaped_before
+    header["cpu_time_s"] = max(clock.used(), watch.cpu_seen) if clock.fd is not None else max(watch.cpu_seen, rusage_cpu, reaped)
     header["record_cpu_s"], header["record_wall_s"] = stamps_cpu, stamps_wall
     if watch.overflow:
         header["output_limit"] = "result"
@@ -191,7 +203,7 @@ def run_one(control: dict, job_fd: int, stdin_fd: int, state: isolation.State):
     for name, fd in (("stdout", out_fd), ("stderr", err_fd)):
         if os.fstat(fd).st_size > caps[name] and header["output_limit"] is None:
             header["output_limit"] = name
-    if not _remove_workdir(workdir):
+    if not _remove_workdir(workdir, state):
         header["retire"] = "could not remove the sample's directory"
     return header, (store_fd, caps["result"]), (out_fd, caps["stdout"]), (err_fd, caps["stderr"])
 
@@ -270,9 +282,21 @@ class _Watch:
             os.close(pidfd)
 
 
-def _remove_workdir(path: str) -> bool:
-    """The sample's directory is gone: one rmdir when the program left it empty (the common case),
-    else the bounded, non-recursive walk of cleanup.py."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _remove_workdir(path: str, state: isolation.State) -> bool:
+    """The sample's directory is gone: its tmpfs detached (with everything on it), or one rmdir when the
+    program left it empty (the common case), else the bounded, non-recursive walk of cleanup.py."""
+    if state.full:
+        try:
+            isolation.unmount_workdir(state, path)
+            os.rmdir(path)
+            return True
+        except OSError:
+            return False
     try:
         os.rmdir(path)
         return True

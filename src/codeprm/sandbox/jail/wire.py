@@ -91,17 +91,16 @@ def from_tree(tree, max_depth: int = MAX_DEPTH + 2):
                     return [dec(x, depth + 1) for x in arg]
                 if tag == "t":
                     return tuple(dec(x, depth + 1) for x in arg)
-                if tag == "S":
-                    return {dec(x, depth + 1) for x in arg}
-                if tag == "F":
-                    return frozenset(dec(x, depth + 1) for x in arg)
+                if tag in ("S", "F"):
+                    members = [dec(x, depth + 1) for x in arg]
+                    check_hashes(members)  # before building: a set of equal-hash members is quadratic
+                    return set(members) if tag == "S" else frozenset(members)
                 if tag == "d":
-                    out = {}
-                    for pair in arg:
-                        if type(pair) is not list or len(pair) != 2:
-                            raise ValueError("malformed dict item")
-                        out[dec(pair[0], depth + 1)] = dec(pair[1], depth + 1)
-                    return out
+                    if any(type(pair) is not list or len(pair) != 2 for pair in arg):
+                        raise ValueError("malformed dict item")
+                    keys = [dec(pair[0], depth + 1) for pair in arg]
+                    check_hashes(keys)
+                    return dict(zip(keys, [dec(pair[1], depth + 1) for pair in arg]))
         if tag == "c" and len(node) == 3 and type(node[1]) is str and type(node[2]) is str:
             return complex(float(node[1]), float(node[2]))
         raise ValueError(f"malformed value tag {tag!r}")
@@ -110,6 +109,22 @@ def from_tree(tree, max_depth: int = MAX_DEPTH + 2):
         return dec(tree, 0)
     except (TypeError, OverflowError, RecursionError) as exc:  # unhashable set items, huge ints...
         raise ValueError(f"malformed value ({type(exc).__name__})") from None
+
+
+MAX_EQUAL_HASHES = 32
+
+
+def check_hashes(members: list) -> None:
+    """Refuse more than ``MAX_EQUAL_HASHES`` members with one hash: Python's hashes of ints, floats and
+    tuples are public, so a program can make every member of a set collide and its construction on the
+    host quadratic. Linear: one hash per member, counted in a dict keyed by distinct hash values."""
+    seen: dict[int, int] = {}
+    for member in members:
+        h = hash(member)
+        count = seen.get(h, 0) + 1
+        if count > MAX_EQUAL_HASHES:
+            raise ValueError("too many members with equal hashes")
+        seen[h] = count
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False)  # built once, not per call

@@ -246,7 +246,7 @@ def test_attack_record_flood_is_rejected_unparsed():
     from codeprm.sandbox import grade
 
     flood = (2).to_bytes(4, "big") + b"{}"
-    with pytest.raises(grade.Malformed, match="more records"):
+    with pytest.raises(grade.Malformed, match="more records|more values"):
         grade.decode_records(flood * 3_000_000, 4)
     program = "import os\ndef f(x):\n    os.write(3, (b'\\x00\\x00\\x00\\x02{}') * 200_000)\n    return x + 1\n"
     with Sandbox(workers=1) as sandbox:

@@ -188,13 +188,14 @@ def test_packages_and_extra_paths_are_added_by_name_only(planted):
     assert result.passed, (result.tests[0].detail, result.tests[0].stderr)
 
 
-def test_allow_list_failure_falls_back_loudly(monkeypatch, caplog):
-    """If the allow-list root cannot be built, the host filesystem minus hide_paths is used and the
-    start-up line is a warning that says so."""
+def test_allow_list_failure_falls_back_loudly_only_in_weaker_mode(monkeypatch, caplog):
+    """If the allow-list root cannot be built, isolation="weaker" (asked for by name) uses the host
+    filesystem minus hide_paths and the start-up line is a warning that says so; "full" refuses
+    (test_round3.test_full_isolation_refuses_to_start_without_the_allow_list_root)."""
     bad = dict(rootfs.plan(), binds=["/no/such/library.so"])
     monkeypatch.setattr(rootfs, "plan", lambda *args: bad)  # the module attribute the worker calls
     with caplog.at_level(logging.INFO, logger="codeprm.sandbox"):
-        with Sandbox(workers=1, **{k: v for k, v in FAST.items() if k != "workers"}) as sandbox:
+        with Sandbox(workers=1, isolation="weaker", **{k: v for k, v in FAST.items() if k != "workers"}) as sandbox:
             mechanisms = dict(sandbox.mechanisms)
             result = sandbox.run("def f(x):\n    return x + 1\n", Problem(
                 id="inc", prompt="", entry_point="f", tests=[TestCase.call(args=[1], expected=2)]))

@@ -91,7 +91,8 @@ def test_assert_tests_run_setup_and_are_untrusted(sb):
     problem = Problem(id="as", prompt="def g(x):\n", entry_point="g", test_setup="def helper(v):\n    return v * 2\n",
                       tests=[TestCase.assert_("assert candidate(2) == helper(2)"), TestCase.call(args=[3], expected=6)])
     result = sb.run(problem.program("    return x * 2\n"), problem)
-    assert result.passed
+    assert not result.passed and result.status == "unverified" and result.pass_rate == 0.5  # not counted...
+    assert result.passed_counting_untrusted  # ...unless the caller opts in by name
     assert [t.trusted for t in result.tests] == [False, True]
     bad = sb.run(problem.program("    return x\n"), problem)
     assert [t.status for t in bad.tests] == ["fail", "fail"]
