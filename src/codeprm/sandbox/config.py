@@ -81,5 +81,5 @@ class SandboxConfig(BaseModel):
             if top in ("tmp", "proc", "dev", "sys"):
                 raise ValueError(f"extra path '{path}' is under /{top}, which the sandbox replaces with its own")
         return paths
-    stderr_excerpt_chars: int = Field(default=1000, ge=0, le=1 << 20, description="stderr kept in each failing TestResult")
+    stderr_excerpt_chars: int = Field(default=1000, ge=0, le=1 << 26, description="stderr kept in each failing TestResult")
     start_timeout_s: float = Field(default=60.0, gt=0, le=600, description="how long a zygote may take to start")
