@@ -156,14 +156,18 @@ class Sandbox:
             work()
         return results  # type: ignore[return-value]
 
+    def compiler(self) -> native.Compiler:
+        """The compiler of this sandbox's compiled languages (one cache; the compile jail follows ``isolation``)."""
+        with self._lock:
+            if self._compiler is None:
+                self._compiler = native.Compiler(isolate=self.config.isolation == "full")
+            return self._compiler
+
     def _run_native(self, pairs, coverage, stop, on_result, parallel) -> list[Result]:
         """Compiled languages: compile each sample once (cached), run launchers (codeprm.sandbox.native)."""
         for program, problem in pairs:  # the launchers get the full check; entry points are the harness's
             self._check(program, problem.model_copy(update={"entry_point": problem.entry_point or "main"}))
-        with self._lock:
-            if self._compiler is None:
-                self._compiler = native.Compiler(isolate=self.config.isolation == "full")
-        results = native.run_pairs(self, self._compiler, pairs,
+        results = native.run_pairs(self, self.compiler(), pairs,
                                    lambda jobs: self._run_pairs(jobs, coverage, stop, None, parallel))
         for index, result in enumerate(results):
             if on_result is not None:

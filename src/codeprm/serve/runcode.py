@@ -54,7 +54,7 @@ class RunCodeRequest(BaseModel):
     code: str = Field(max_length=MAX_CODE_BYTES, description="the program")
     language: str = Field(default="python", description="only python (and python3) are run here")
     stdin: str | None = Field(default=None, max_length=MAX_STDIN_BYTES, description="standard input")
-    compile_timeout: float = Field(default=10, ge=0, le=600, description="accepted for compatibility (Python has no compile step)")
+    compile_timeout: float = Field(default=10, ge=0, le=600, description="wall-clock seconds the compiler may run (C, C++)")
     run_timeout: float = Field(default=10, gt=0, le=599, description="wall-clock seconds the program may run")
     memory_limit_MB: int = Field(default=-1, ge=-1, le=65536, description=(
         f"address-space limit of the program; -1 (SandboxFusion's default) is no limit of its own: {NO_LIMIT_MB} MB"))
@@ -240,6 +240,28 @@ def to_response(result: Result, mark: str, compile_result: CommandRunResult | No
     run = CommandRunResult(status=status, execution_time=test.time_s, return_code=None if test.status == "timeout" else 1,
                            stdout="", stderr=test.detail[:2000])
     return RunCodeResponse(status="Failed", message="", compile_result=compile_result, run_result=run)
+
+
+def compile_limits(req: RunCodeRequest):
+    """The compile jail's limits for a request: ``compile_timeout`` of wall clock (CPU likewise)."""
+    from codeprm.sandbox.native import CompileLimits
+
+    return CompileLimits(cpu_s=max(1, int(req.compile_timeout + 0.999)), wall_s=max(1.0, req.compile_timeout))
+
+
+def compile_result(built) -> CommandRunResult:
+    """SandboxFusion's compile_result for a ``native.Compiled``."""
+    return CommandRunResult(status="TimeLimitExceeded" if built.timed_out else "Finished", execution_time=built.time_s,
+                            return_code=built.return_code, stdout="", stderr=built.stderr)
+
+
+def default_packages(packages: list[str] | None) -> list[str]:
+    """The packages a /run_code server binds: the configured list, else numpy when installed here."""
+    if packages is not None:
+        return packages
+    import importlib.util
+
+    return [name for name in ("numpy",) if importlib.util.find_spec(name) is not None]
 
 
 def sandbox_options() -> dict[str, Any]:

@@ -120,7 +120,7 @@ class Compiler:
                 self.shims[language] = out
             return self.shims[language]
 
-    def compile(self, language: str, source: str) -> Compiled:
+    def compile(self, language: str, source: str, limits: CompileLimits | None = None) -> Compiled:
         if language not in LANGUAGES or language not in available():
             raise CodeprmError(missing_message(language))
         spec = LANGUAGES[language]
@@ -130,15 +130,15 @@ class Compiler:
             if hit is not None:
                 self.cache.move_to_end(key)
                 return Compiled(hit.ok, hit.shared_object, hit.stderr, hit.return_code, 0.0, True, hit.timed_out)
-        result = self._compile(language, spec, source)
-        if result.return_code is not None or result.timed_out:  # jail failures (125) are not cached
+        result = self._compile(language, spec, source, limits or self.limits)
+        if result.return_code is not None:  # a limit depends on the caller's limits: not cached
             with self.lock:
                 self.cache[key] = result
                 while len(self.cache) > self.cache_entries:
                     self.cache.popitem(last=False)
         return result
 
-    def _compile(self, language: str, spec: dict, source: str) -> Compiled:
+    def _compile(self, language: str, spec: dict, source: str, lim: CompileLimits) -> Compiled:
         shim = self._shim(language)
         work = tempfile.mkdtemp(dir=self.root)
         try:
@@ -147,7 +147,6 @@ class Compiler:
                 fh.write(source)
             if self.isolate:
                 os.chown(work, NOBODY, NOBODY)
-            lim = self.limits
             config = {"isolate": self.isolate, "hide": [p for p in HIDE if os.path.isdir(p)], "cpu_s": lim.cpu_s,
                       "memory_bytes": lim.memory_mb << 20, "file_bytes": lim.output_mb << 20, "processes": lim.processes,
                       "uid": NOBODY, "cwd": work}
