@@ -50,7 +50,7 @@ def main() -> None:
         os.chdir(config["cwd"])
     except OSError as exc:
         fail(f"limits/uid: {exc}")
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "TMPDIR": config["cwd"], "HOME": config["cwd"]}
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C", "LC_ALL": "C", "TMPDIR": config["cwd"], "HOME": config["cwd"]}
     try:
         os.execve(cmd[0], cmd, env)  # an absolute path: the interpreter's own files may be hidden by now
     except OSError as exc:
