@@ -35,3 +35,9 @@ def load(language: str = "cpp", path: str | Path | None = None, example_tests: b
                                     tests=[TestCase.assert_(harness)], language=language, time_limit_s=10.0,
                                     source="humaneval-x"))
     return problems
+
+
+def load_source(arg: str) -> list[Problem]:
+    """``load_benchmark("humaneval-x:cpp")`` (or ``humaneval-x:cpp=PATH`` for a copy elsewhere)."""
+    language, _, path = (arg or "cpp").partition("=")
+    return load(language, path or None)
