@@ -16,11 +16,11 @@ from codeprm.problems.model import Problem, TestCase
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "humaneval-x"
 # HumanEval-X's file names -> SandboxFusion's language names
-FILES = {"cpp": "humaneval_cpp.jsonl.gz"}
+FILES = {"cpp": "humaneval_cpp.jsonl.gz", "java": "humaneval_java.jsonl.gz"}
 
 
 def load(language: str = "cpp", path: str | Path | None = None, example_tests: bool = False) -> list[Problem]:
-    """The problems of one language (``cpp``); ``example_tests`` uses the docstring examples' harness."""
+    """The problems of one language (``cpp``, ``java``); ``example_tests`` uses the docstring examples' harness."""
     if language not in FILES:
         raise CodeprmError(f"HumanEval-X in {language!r} is not supported here (supported: {', '.join(FILES)})")
     path = Path(path) if path is not None else DATA / FILES[language]

@@ -48,15 +48,20 @@ def plain_judge(language: str, source: str, timeout_s: float = 10.0) -> bool:
     spec = LANGUAGES[language]
     work = tempfile.mkdtemp(prefix="codeprm-plain-")
     try:
-        src = os.path.join(work, "main" + spec["suffix"])
+        src = os.path.join(work, ("Main" if language == "java" else "main") + spec["suffix"])
         with open(src, "w") as fh:
             fh.write(source)
-        built = subprocess.run([spec["compiler"], *spec["flags"], src, "-o", os.path.join(work, "main"), "-lm"],
-                               capture_output=True, timeout=60)
+        if language == "java":  # javac, then `java -cp . Main` (the JVM's defaults, as a user would run it)
+            build = ["javac", "-encoding", "UTF-8", "-nowarn", "-d", work, src]
+            run = ["java", "-cp", work, "Main"]
+        else:
+            build = [spec["compiler"], *spec["flags"], src, "-o", os.path.join(work, "main"), "-lm"]
+            run = [os.path.join(work, "main")]
+        built = subprocess.run(build, capture_output=True, timeout=120)
         if built.returncode != 0:
             return False
         try:
-            return subprocess.run([os.path.join(work, "main")], capture_output=True, timeout=timeout_s, cwd=work).returncode == 0
+            return subprocess.run(run, capture_output=True, timeout=timeout_s, cwd=work).returncode == 0
         except subprocess.TimeoutExpired:
             return False
     finally:

@@ -221,7 +221,7 @@ def create_app(config: ServeConfig | None = None, sandbox=None, prm=None):
         req = await read_model(request, runcode.RunCodeRequest, server.config.max_body_bytes)
         compiled_language = req.language in native.LANGUAGES and req.language in native.available()
         try:  # checks the request before it queues; a compiled language is compiled inside its slot
-            runner = runcode.runner_problem(req, b"" if compiled_language else None)
+            runner = runcode.runner_problem(req, "" if compiled_language else None)
         except runcode.BadRequest as exc:
             raise HTTPError(400, str(exc)) from None
 
@@ -234,7 +234,8 @@ def create_app(config: ServeConfig | None = None, sandbox=None, prm=None):
                 if not built.ok:
                     server.metrics.verdicts[("run_code", "CompileError")] += 1
                     return runcode.RunCodeResponse(status="Failed", compile_result=compile_result).model_dump()
-                program, problem, mark = runcode.runner_problem(req, built.shared_object)
+                launcher = native.launcher(built.shared_object, False, req.language, runcode.memory_mb(req))
+                program, problem, mark = runcode.runner_problem(req, launcher)
             else:
                 program, problem, mark = runner
             result = await server.run(program, problem)

@@ -153,20 +153,14 @@ def _watch():  # run_timeout is wall-clock, as in SandboxFusion: stop there, kee
 
 
 _native = None
-if "so" in _q:  # a compiled program: a shared object whose codeprm_run() runs main (codeprm.sandbox.native)
+if _q["native"]:  # a compiled program's launcher (codeprm.sandbox.native): C stdio is flushed at a timeout
     import ctypes as _c
-    with open(".codeprm_program.so", "wb") as _f:
-        _f.write(_b.b64decode(_q["so"]))
     _native = _c.CDLL(None)
-    _program = _c.CDLL(_o.path.abspath(".codeprm_program.so"))
 _o._exit = _os_exit
 _th.start_new_thread(_watch, ())
 _rc = 0
 try:
-    if _native:
-        _rc = _program.codeprm_run()
-    else:
-        exec(compile(_q["code"], "main.py", "exec"), {{"__name__": "__main__", "__builtins__": __builtins__}})
+    exec(compile(_q["code"], "main.py", "exec"), {{"__name__": "__main__", "__builtins__": __builtins__}})
 except SystemExit as _e:
     _rc = _e.code if isinstance(_e.code, int) else 0 if _e.code is None else 1
     if not isinstance(_e.code, (int, type(None))):
@@ -178,10 +172,10 @@ _reply(_rc)
 '''
 
 
-def runner_problem(req: RunCodeRequest, shared_object: bytes | None = None) -> tuple[str, Problem, str]:
+def runner_problem(req: RunCodeRequest, launcher: str | None = None) -> tuple[str, Problem, str]:
     """(runner program, one-test problem, marker) for a request; BadRequest for what we do not run.
-    ``shared_object``: the compiled program of a compiled language (``codeprm.sandbox.native``)."""
-    if req.language not in PYTHON_NAMES and shared_object is None:
+    ``launcher``: for a compiled language, the Python launcher of its compiled program (``native.launcher``)."""
+    if req.language not in PYTHON_NAMES and launcher is None:
         raise BadRequest(f"language {req.language!r} is not supported here (supported: {', '.join(supported_languages())})")
     files: dict[str, str] = {}
     total = 0
@@ -196,20 +190,22 @@ def runner_problem(req: RunCodeRequest, shared_object: bytes | None = None) -> t
     if total > MAX_FILES_BYTES:
         raise BadRequest(f"files hold {total} bytes, more than {MAX_FILES_BYTES}")
     mark = "\n@@codeprm-" + secrets.token_hex(8) + "@@"
-    job: dict[str, Any] = {"files": files, "fetch": req.fetch_files}
-    if shared_object is None:
-        job["code"] = req.code
-    else:
-        job["so"] = base64.b64encode(shared_object).decode()
+    job = {"files": files, "fetch": req.fetch_files, "code": req.code if launcher is None else launcher,
+           "native": launcher is not None}
     payload = base64.b64encode(json.dumps(job).encode()).decode()
     program = _RUNNER.format(payload=payload, mark=mark.replace("\n", "\\n"), max_out=MAX_STDOUT_BYTES,
                              max_err=MAX_STDERR_BYTES, max_files=MAX_FETCH_BYTES, timeout=float(req.run_timeout))
     # the runner stops the program at run_timeout of wall clock; the sandbox's CPU limit is the backstop
     # (a C-level call that never returns to the interpreter)
-    memory = NO_LIMIT_MB if req.memory_limit_MB <= 0 else max(16, req.memory_limit_MB)
+    memory = memory_mb(req)
     problem = Problem(id="run_code", prompt="", style="instruct", time_limit_s=min(600.0, req.run_timeout + 1.0),
                       memory_limit_mb=memory, tests=[TestCase.stdio(stdin=req.stdin or "", stdout=mark)])
     return program, problem, mark
+
+
+def memory_mb(req: RunCodeRequest) -> int:
+    """The program's address-space limit: -1 is SandboxFusion's "no limit" (here NO_LIMIT_MB)."""
+    return NO_LIMIT_MB if req.memory_limit_MB <= 0 else max(16, req.memory_limit_MB)
 
 
 def _text(data: str) -> str:

@@ -1,4 +1,4 @@
-"""Compiled languages (C, C++) through the same sandbox as Python.
+"""Compiled languages (C, C++, Java) through the same sandbox as Python.
 
 A program is compiled once per sample, in a jail of its own (``jail.py``: namespaces, rlimits, an
 unprivileged uid, host data paths hidden), into a *shared object* linked with ``shim.c``. The sample
@@ -6,7 +6,9 @@ then runs as a small Python launcher in the ordinary sandbox: the launcher write
 into its private directory, loads it with ctypes and calls ``codeprm_run()`` (= ``main``). So a compiled
 program runs under exactly the Python sample's mechanisms (allow-list root, seccomp with ``execve``
 denied, namespaces, cgroups, rlimits, uid): nothing but the program itself can be executed. The C++
-runtime (libstdc++ and what it loads) is added to the allow-list root when g++ is present.
+runtime (libstdc++ and what it loads) is added to the allow-list root when g++ is present. Java is
+compiled by javac into class files and run by a JVM that the launcher starts inside the child through
+JNI (``java.py``).
 
 Tests: ``stdio`` tests compare stdout as for Python (``codeprm.sandbox.compare``; a non-zero exit is a
 ``runtime_error``). An ``assert`` test holds a whole-program harness in the language (HumanEval-X's
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 
 from codeprm.errors import CodeprmError
 from codeprm.problems.model import Problem, TestCase
+from codeprm.sandbox.native import java
 from codeprm.sandbox.result import Result, TestResult
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,11 +41,12 @@ NOBODY = 65534
 LANGUAGES = {
     "cpp": {"compiler": "g++", "flags": ["-std=gnu++17", "-O2", "-pipe"], "suffix": ".cpp", "shim": "c++", "package": "g++"},
     "c": {"compiler": "gcc", "flags": ["-std=gnu11", "-O2", "-pipe"], "suffix": ".c", "shim": "c", "package": "gcc"},
+    "java": {"compiler": "javac", "flags": java.JAVAC_FLAGS, "suffix": ".java", "package": "default-jdk-headless"},
 }
 KNOWN = ("python", "cpp", "c", "java", "nodejs", "go", "rust", "bash")
 LINK = ["-shared", "-fPIC", "-Wl,--wrap=exit", "-Wl,--wrap=__assert_fail", "-lm"]
 # host paths a compiler must not read (so a source cannot #include the host's data); those that exist
-HIDE = ("/root", "/home", "/srv", "/work", "/mnt", "/media", "/opt", "/var", "/proc", "/dev/shm", "/run", "/boot")
+HIDE = ("/root", "/home", "/srv", "/work", "/mnt", "/media", "/opt", "/var", "/dev/shm", "/run", "/boot")
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ class CompileLimits:
     memory_mb: int = 2048
     output_mb: int = 64
     diagnostics_bytes: int = 64 << 10
-    processes: int = 64
+    processes: int = 512  # RLIMIT_NPROC counts every thread of the uid: concurrent javac JVMs have ~20 each
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,8 @@ class Compiled:
 
 def available() -> list[str]:
     """Compiled languages whose toolchain is on PATH here."""
-    return [name for name, spec in LANGUAGES.items() if shutil.which(spec["compiler"])]
+    return [name for name, spec in LANGUAGES.items()
+            if shutil.which(spec["compiler"]) and (name != "java" or java.libjvm() is not None)]
 
 
 def missing_message(language: str) -> str:
@@ -79,16 +84,19 @@ def missing_message(language: str) -> str:
 
 
 def runtime_paths() -> list[str]:
-    """Host files a compiled program needs in the sandbox's root: the C++ runtime and what it loads."""
-    if "cpp" not in available():
-        return []
+    """Host files a compiled program needs in the sandbox's root: the C++ runtime, the JVM (when javac is
+    here), and what they load."""
     from codeprm.sandbox import rootfs
+
+    jvm = java.runtime_paths() if "java" in available() else []
+    if "cpp" not in available():
+        return jvm
 
     found = subprocess.run(["g++", "-print-file-name=libstdc++.so.6"], capture_output=True, text=True).stdout.strip()
     if not os.path.isabs(found) or not os.path.exists(found):
         return []
     libraries, _ = rootfs.library_closure([found], rootfs.loader_dirs())
-    return sorted({found, *libraries})
+    return sorted({found, *libraries, *jvm})
 
 
 class Compiler:
@@ -139,10 +147,10 @@ class Compiler:
         return result
 
     def _compile(self, language: str, spec: dict, source: str, lim: CompileLimits) -> Compiled:
-        shim = self._shim(language)
+        shim = self._shim(language) if "shim" in spec else ""
         work = tempfile.mkdtemp(dir=self.root)
         try:
-            src = os.path.join(work, "main" + spec["suffix"])
+            src = os.path.join(work, ("Main" if language == "java" else "main") + spec["suffix"])
             with open(src, "w", encoding="utf-8", errors="surrogateescape") as fh:
                 fh.write(source)
             if self.isolate:
@@ -150,7 +158,10 @@ class Compiler:
             config = {"isolate": self.isolate, "hide": [p for p in HIDE if os.path.isdir(p)], "cpu_s": lim.cpu_s,
                       "memory_bytes": lim.memory_mb << 20, "file_bytes": lim.output_mb << 20, "processes": lim.processes,
                       "uid": NOBODY, "cwd": work}
-            cmd = [shutil.which(spec["compiler"]), *spec["flags"], "-o", "main.so", os.path.basename(src), shim, *LINK]
+            if language == "java":
+                cmd = [java.javac(), *spec["flags"], "-d", "classes", os.path.basename(src)]
+            else:
+                cmd = [shutil.which(spec["compiler"]), *spec["flags"], "-o", "main.so", os.path.basename(src), shim, *LINK]
             import json
 
             start = time.monotonic()
@@ -178,7 +189,9 @@ class Compiler:
                 why = "compile time limit" if timed_out or rc == -9 else f"signal {-rc}"
                 return Compiled(False, b"", (diagnostics + f"\ncompiler stopped: {why}").strip(), None, elapsed, timed_out=True)
             so = b""
-            if rc == 0:
+            if rc == 0 and language == "java":
+                so = java.collect(os.path.join(work, "classes"))
+            elif rc == 0:
                 with open(os.path.join(work, "main.so"), "rb") as fh:
                     so = fh.read()
             return Compiled(rc == 0, so, diagnostics, rc, elapsed)
@@ -186,10 +199,12 @@ class Compiler:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def launcher(shared_object: bytes, whole_program: bool) -> str:
+def launcher(shared_object: bytes, whole_program: bool, language: str = "cpp", memory_mb: int = 512) -> str:
     """The Python program the sandbox runs for a compiled one: load it and run its ``main`` once.
     stdio: a non-zero exit status is the program's exit status. Whole-program: the entry point
     ``codeprm_main`` raises AssertionError on a non-zero status (the harness's asserts failed)."""
+    if language == "java":
+        return java.launcher(shared_object, whole_program, memory_mb)
     load = (f"import ctypes as _c, os as _o\nwith open('.codeprm_program.so', 'wb') as _f:\n    _f.write({shared_object!r})\n"
             "_program = _c.CDLL(_o.path.abspath('.codeprm_program.so'))\n")
     if whole_program:
@@ -247,7 +262,9 @@ def run_pairs(sandbox, compiler: Compiler, pairs: list[tuple[str, Problem]], run
     owners: list[_Part | tuple[int, None]] = [(index, None) for index, _, _ in plain]
     for part, compiled in zip(parts, built):
         if compiled.ok:
-            jobs.append((launcher(compiled.shared_object, part.whole_program), sub_problem(pairs[part.pair][1], part)))
+            problem = pairs[part.pair][1]
+            jobs.append((launcher(compiled.shared_object, part.whole_program, problem.language, problem.memory_limit_mb),
+                         sub_problem(problem, part)))
             owners.append(part)
     ran = run(jobs) if jobs else []
     tests: list[list[TestResult | None]] = [[None] * len(problem.tests) for _, problem in pairs]

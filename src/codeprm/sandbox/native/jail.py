@@ -3,7 +3,7 @@
 Compilers are untrusted-input processors too (template bombs, ``#include </dev/zero>``, giant
 diagnostics, ``#include "/some/secret"``), so before ``exec``ing the compiler this process: enters new
 mount and network namespaces (no network; tmpfs laid over ``hide`` paths such as /root, /home, /work,
-/proc, so sources cannot include the host's data), sets rlimits (CPU, address space, file size,
+so sources cannot include the host's data; a /proc showing only its own processes), sets rlimits (CPU, address space, file size,
 processes, no core), drops to an unprivileged uid with no groups, and scrubs the environment. Any step
 that fails ends it with exit status 125 and a line on stderr: it never compiles half-isolated (unless
 the config says ``isolate: false``, the sandbox's rlimits-only mode).
@@ -16,7 +16,7 @@ import resource
 import sys
 
 CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 1, 2, 4, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 16384, 1 << 18
 
 
 def fail(why: str) -> None:
@@ -33,6 +33,9 @@ def main() -> None:
             fail(f"unshare: {os.strerror(ctypes.get_errno())}")
         if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
             fail(f"making / private: {os.strerror(ctypes.get_errno())}")
+        # a fresh /proc that shows this compile only its own processes (the loader resolves $ORIGIN through it)
+        if libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, b"hidepid=2") != 0:
+            fail(f"mounting /proc: {os.strerror(ctypes.get_errno())}")
         for path in config["hide"]:
             if os.path.isdir(path) and libc.mount(b"tmpfs", path.encode(), b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
                                                   b"size=4k,nr_inodes=16,mode=0555") != 0:

@@ -122,3 +122,25 @@ def test_humaneval_x_canonical_solutions_pass():
     with Sandbox(workers=2) as sb:
         results = sb.run_many([(p.reference_program, p) for p in problems])
     assert all(r.passed for r in results), [r.tests[0].detail for r in results]
+
+
+needs_java = pytest.mark.skipif("java" not in native.available(),
+                                reason="javac/libjvm are not installed (Debian package default-jdk-headless)")
+
+
+@needs_java
+def test_java_runs_in_a_jvm_inside_the_child(csb):
+    prog = ("import java.util.*;\npublic class Main { public static void main(String[] a) {\n"
+            "  Scanner s = new Scanner(System.in); long x = s.nextLong(), y = s.nextLong();\n"
+            "  if (x == 40) throw new IllegalStateException(\"forty\");\n  System.out.print(x + y); System.out.print('\\n'); } }\n")
+    r = csb.run(prog, SUM.model_copy(update={"language": "java", "time_limit_s": 5.0}))
+    assert r.tests[0].status == "pass", r.tests[0]
+    assert r.tests[1].status == "runtime_error" and "IllegalStateException: forty" in r.tests[1].stderr
+    harness = ("public class Main { public static void main(String[] a) {\n"
+               "  if (new Solution().add(1, 2) != 3) throw new AssertionError(); } }\n")
+    whole = Problem(id="j", prompt="class Solution {\n    public int add(int a, int b) {\n", language="java", time_limit_s=5.0,
+                    tests=[TestCase.assert_(harness)])
+    good, bad = csb.run_many([(whole.program("        return a + b;\n    }\n}\n"), whole),
+                              (whole.program("        return a - b;\n    }\n}\n"), whole)])
+    assert good.passed and good.tests[0].trusted is False
+    assert bad.tests[0].status == "fail" and "AssertionError" in bad.tests[0].stderr

@@ -101,5 +101,18 @@ def test_sandbox_fusion_client_and_verl_with_cpp(live):
 
     code = "#include <iostream>\nint main(){int a,b; std::cin>>a>>b; std::cout<<a+b<<\"\\n\";}"
     results, _ = check_correctness(f"{live.url}/run_code", {"inputs": ["1 2\n", "3 4\n"], "outputs": ["3\n", "8\n"]},
-                                   code, timeout=5, language="cpp")
+                                   code, timeout=30, language="cpp")  # compile_timeout too: a loaded machine
     assert results == [True, False]
+
+
+@pytest.mark.skipif(shutil.which("javac") is None, reason="javac is not installed (Debian package default-jdk-headless)")
+def test_java_run_code(live):
+    code = ("public class Main { public static void main(String[] a) throws Exception {\n"
+            "  int n = new java.util.Scanner(System.in).nextInt(); System.out.println(n * 2);\n"
+            "  if (n > 100) throw new RuntimeException(\"big\"); } }\n")
+    r = run(live, code=code, language="java", stdin="21\n", compile_timeout=60)
+    assert r["status"] == "Success" and r["run_result"]["stdout"] == "42\n", r
+    assert r["compile_result"]["status"] == "Finished" and r["compile_result"]["return_code"] == 0
+    r = run(live, code=code, language="java", stdin="200\n", compile_timeout=60)  # a compile-cache hit
+    assert r["status"] == "Failed" and r["run_result"]["return_code"] == 1 and "RuntimeException: big" in r["run_result"]["stderr"]
+    assert r["run_result"]["stdout"] == "400\n"
