@@ -247,7 +247,8 @@ def compile_limits(req: RunCodeRequest):
 
 def compile_result(built) -> CommandRunResult:
     """SandboxFusion's compile_result for a ``native.Compiled``."""
-    return CommandRunResult(status="TimeLimitExceeded" if built.timed_out else "Finished", execution_time=built.time_s,
+    status = "TimeLimitExceeded" if built.timed_out else "Error" if built.return_code is None else "Finished"
+    return CommandRunResult(status=status, execution_time=built.time_s,
                             return_code=built.return_code, stdout="", stderr=built.stderr)
 
 

@@ -185,9 +185,10 @@ class Compiler:
             if rc == 125 and diagnostics.startswith("codeprm compile jail:"):
                 raise CodeprmError(diagnostics.strip() + " (the compile jail needs root and namespaces; "
                                    "isolation='rlimits-only' compiles without them)")
-            if timed_out or rc < 0:
-                why = "compile time limit" if timed_out or rc == -9 else f"signal {-rc}"
-                return Compiled(False, b"", (diagnostics + f"\ncompiler stopped: {why}").strip(), None, elapsed, timed_out=True)
+            if timed_out or rc < 0:  # killed: the wall clock here, RLIMIT_CPU (SIGXCPU/SIGKILL), or a crash
+                limit = timed_out or rc in (-9, -24)
+                why = "compile time limit" if limit else f"signal {-rc}"
+                return Compiled(False, b"", (diagnostics + f"\ncompiler stopped: {why}").strip(), None, elapsed, timed_out=limit)
             so = b""
             if rc == 0 and language == "java":
                 so = java.collect(os.path.join(work, "classes"))
