@@ -29,6 +29,8 @@ _TOKEN = re.compile(r"<<|>>|->|\+\+|--|<=|>=|==|!=|&&|\|\||[<>+\-]|\b\d+\b")
 
 def mutants(solution: str, n: int, rng: random.Random) -> list[str]:
     """Up to ``n`` distinct single-site mutants of ``solution`` (an operator swapped or a constant + 1)."""
+    if n <= 0:
+        return []
     sites = [m for m in _TOKEN.finditer(solution) if m.group() in _SWAPS or m.group().isdigit()]
     rng.shuffle(sites)
     out: list[str] = []
