@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from codeprm.problems.model import Problem
 from codeprm.sandbox.bench import _cpu_s
-from codeprm.sandbox.native import LANGUAGES
+from codeprm.sandbox.native import LANGUAGES, _libcrypto
 
 # operator swaps and constant changes (a mutant differs from the canonical solution in one place)
 _SWAPS = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "==": "!=", "!=": "==", "+": "-", "-": "+", "&&": "||", "||": "&&"}
@@ -57,7 +57,8 @@ def plain_judge(language: str, source: str, timeout_s: float = 10.0) -> bool:
             build = ["javac", "-encoding", "UTF-8", "-nowarn", "-d", work, src]
             run = ["java", "-cp", work, "Main"]
         else:
-            build = [spec["compiler"], *spec["flags"], src, "-o", os.path.join(work, "main"), "-lm"]
+            build = [spec["compiler"], *spec["flags"], src, "-o", os.path.join(work, "main"), "-lm",
+                     *(["-Wl,--as-needed", "-lcrypto"] if _libcrypto() else [])]  # as codeprm links (CPP/162: MD5)
             run = [os.path.join(work, "main")]
         built = subprocess.run(build, capture_output=True, timeout=120)
         if built.returncode != 0:

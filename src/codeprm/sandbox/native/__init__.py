@@ -45,14 +45,25 @@ LANGUAGES = {
 }
 KNOWN = ("python", "cpp", "c", "java", "nodejs", "go", "rust", "bash")
 LINK = ["-shared", "-fPIC", "-Wl,--wrap=exit", "-Wl,--wrap=__assert_fail", "-lm"]
+
+
+def _libcrypto() -> str | None:
+    """OpenSSL's libcrypto when its development files are here (HumanEval-X's C++ MD5 problem links it)."""
+    found = subprocess.run(["gcc", "-print-file-name=libcrypto.so"], capture_output=True, text=True).stdout.strip()
+    return os.path.realpath(found) if os.path.isabs(found) and os.path.exists(found) else None
+
+
+def link_flags() -> list[str]:
+    """LINK, plus libcrypto as needed (linked only into programs that use it) when it is here."""
+    return LINK + (["-Wl,--as-needed", "-lcrypto"] if shutil.which("gcc") and _libcrypto() else [])
 # host paths a compiler must not read (so a source cannot #include the host's data); those that exist
 HIDE = ("/root", "/home", "/srv", "/work", "/mnt", "/media", "/opt", "/var", "/dev/shm", "/run", "/boot")
 
 
 @dataclass(frozen=True)
 class CompileLimits:
-    cpu_s: int = 10
-    wall_s: float = 20.0
+    cpu_s: int = 30
+    wall_s: float = 90.0  # generous: a loaded machine stretches a 2 s compile past 20 s of wall clock
     memory_mb: int = 2048
     output_mb: int = 64
     diagnostics_bytes: int = 64 << 10
@@ -96,6 +107,10 @@ def runtime_paths() -> list[str]:
     if not os.path.isabs(found) or not os.path.exists(found):
         return []
     libraries, _ = rootfs.library_closure([found], rootfs.loader_dirs())
+    crypto = _libcrypto()
+    if crypto:
+        more, _ = rootfs.library_closure([crypto], rootfs.loader_dirs())
+        libraries += [crypto, *more]
     return sorted({found, *libraries, *jvm})
 
 
@@ -112,6 +127,7 @@ class Compiler:
         self.root = tempfile.mkdtemp(prefix="codeprm-compile-")
         os.chmod(self.root, 0o711)  # traversable, not listable: a compile cannot find another's directory
         self.shims: dict[str, str] = {}
+        self.link = link_flags()
 
     def close(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -132,7 +148,7 @@ class Compiler:
         if language not in LANGUAGES or language not in available():
             raise CodeprmError(missing_message(language))
         spec = LANGUAGES[language]
-        key = hashlib.sha256("\0".join([language, *spec["flags"], *LINK, source]).encode()).hexdigest()
+        key = hashlib.sha256("\0".join([language, *spec["flags"], *self.link, source]).encode()).hexdigest()
         with self.lock:
             hit = self.cache.get(key)
             if hit is not None:
@@ -161,7 +177,7 @@ class Compiler:
             if language == "java":
                 cmd = [java.javac(), *spec["flags"], "-d", "classes", os.path.basename(src)]
             else:
-                cmd = [shutil.which(spec["compiler"]), *spec["flags"], "-o", "main.so", os.path.basename(src), shim, *LINK]
+                cmd = [shutil.which(spec["compiler"]), *spec["flags"], "-o", "main.so", os.path.basename(src), shim, *self.link]
             import json
 
             start = time.monotonic()
