@@ -95,7 +95,7 @@ def run_language_bench(language: str, workers: int, mutants_per_problem: int = 0
     pairs = [(p.reference_program, p) for p in problems]
     out: dict[str, Any] = {"language": language, "workers": workers, "isolation": isolation, "cpus": os.cpu_count(),
                            "load_avg_start": os.getloadavg()[0]}
-    with Sandbox(workers=workers, isolation=isolation) as sb:
+    with Sandbox(workers=workers, isolation=isolation, languages=["python", language]) as sb:
         progress(f"{language}: codeprm, cold compile cache")
         cold, cold_s, cold_cpu = _codeprm(sb, pairs)
         progress(f"{language}: codeprm, warm compile cache")

@@ -41,7 +41,7 @@ class Sandbox:
             base = (config or SandboxConfig()).model_dump()
             self.config = SandboxConfig.model_validate({**base, **overrides})
             # compiled languages run in-process from a shared object: their runtime joins the allow-list
-            runtimes = [p for p in native.runtime_paths() if p not in self.config.extra_paths]
+            runtimes = [p for p in native.runtime_paths(self.config.languages) if p not in self.config.extra_paths]
             self.config = self.config.model_copy(update={"extra_paths": [*self.config.extra_paths, *runtimes]})
         except ValidationError as exc:
             err = exc.errors()[0]

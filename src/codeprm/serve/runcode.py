@@ -264,5 +264,7 @@ def default_packages(packages: list[str] | None) -> list[str]:
 def sandbox_options() -> dict[str, Any]:
     """SandboxConfig fields a /run_code server needs: stderr big enough to carry the captured stdout."""
     reply = 4 * (MAX_STDOUT_BYTES + MAX_STDERR_BYTES + MAX_FETCH_BYTES) // 3 + (64 << 10)  # base64 + JSON
-    return {"stderr_limit_bytes": reply, "stderr_excerpt_chars": reply, "stdout_limit_bytes": 64 << 10,
+    from codeprm.sandbox import native
+
+    return {"languages": ["python", *native.available()], "stderr_limit_bytes": reply, "stderr_excerpt_chars": reply, "stdout_limit_bytes": 64 << 10,
             "file_size_limit_mb": 17 + MAX_STDOUT_BYTES // (1 << 20)}

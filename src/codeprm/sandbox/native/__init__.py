@@ -94,13 +94,13 @@ def missing_message(language: str) -> str:
     return f"language {language!r} needs {spec['compiler']} (Debian package {spec['package']}; scripts/install.sh installs it)"
 
 
-def runtime_paths() -> list[str]:
-    """Host files a compiled program needs in the sandbox's root: the C++ runtime, the JVM (when javac is
-    here), and what they load."""
+def runtime_paths(languages: list[str] | tuple[str, ...] = ("cpp", "c")) -> list[str]:
+    """Host files the compiled programs of ``languages`` need in the sandbox's root: the C++ runtime (and
+    libcrypto), the JDK for java, and what they load."""
     from codeprm.sandbox import rootfs
 
-    jvm = java.runtime_paths() if "java" in available() else []
-    if "cpp" not in available():
+    jvm = java.runtime_paths() if "java" in languages and "java" in available() else []
+    if not {"cpp", "c"} & set(languages) or "cpp" not in available():
         return jvm
 
     found = subprocess.run(["g++", "-print-file-name=libstdc++.so.6"], capture_output=True, text=True).stdout.strip()
@@ -270,6 +270,9 @@ def run_pairs(sandbox, compiler: Compiler, pairs: list[tuple[str, Problem]], run
             plain.append((index, program, problem))
         elif problem.language not in LANGUAGES or problem.language not in available():
             raise CodeprmError(missing_message(problem.language))
+        elif problem.language not in sandbox.config.languages:
+            raise CodeprmError(f"problem {problem.id!r} is in {problem.language!r}, which this sandbox was not started for "
+                               f"(SandboxConfig.languages={sandbox.config.languages})")
         else:
             parts += split(program, problem, index)
     workers = max(1, min(len(parts), os.cpu_count() or 1))

@@ -26,7 +26,8 @@ WHOLE = Problem(id="add", prompt="int add(int a, int b) {\n", style="completion"
 
 @pytest.fixture(scope="module")
 def csb():
-    with Sandbox(workers=2, wall_time_factor=2.0, wall_time_extra_s=0.5, max_processes=16) as sandbox:
+    with Sandbox(workers=2, wall_time_factor=2.0, wall_time_extra_s=0.5, max_processes=16,
+                 languages=["python", *native.available()]) as sandbox:
         yield sandbox
 
 

@@ -71,13 +71,13 @@ needs_gpp = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not i
 @needs_gpp
 def test_cpp_run_code_fills_compile_result(live):
     code = "#include <iostream>\nint main(){long a,b; std::cin>>a>>b; std::cout<<a+b<<std::endl; return a>100;}\n"
-    r = run(live, code=code, language="cpp", stdin="2 40\n")
+    r = run(live, code=code, language="cpp", stdin="2 40\n", compile_timeout=60)  # a loaded machine
     assert r["status"] == "Success", r
     assert r["compile_result"]["status"] == "Finished" and r["compile_result"]["return_code"] == 0
     assert r["run_result"]["stdout"] == "42\n" and r["run_result"]["return_code"] == 0
-    r = run(live, code=code, language="cpp", stdin="200 1\n")
+    r = run(live, code=code, language="cpp", stdin="200 1\n", compile_timeout=60)
     assert r["status"] == "Failed" and r["run_result"]["return_code"] == 1 and r["run_result"]["stdout"] == "201\n"
-    r = run(live, code="int main(){ return undefined_name; }", language="cpp")
+    r = run(live, code="int main(){ return undefined_name; }", language="cpp", compile_timeout=60)
     assert r["status"] == "Failed" and r["run_result"] is None
     assert r["compile_result"]["return_code"] != 0 and "undefined_name" in r["compile_result"]["stderr"]
 
@@ -85,7 +85,7 @@ def test_cpp_run_code_fills_compile_result(live):
 @needs_gpp
 def test_cpp_wall_clock_timeout_keeps_flushed_output(live):
     code = "#include <cstdio>\n#include <unistd.h>\nint main(){ puts(\"a\"); fflush(stdout); for(;;) usleep(10000); }\n"
-    r = run(live, code=code, language="cpp", run_timeout=1)
+    r = run(live, code=code, language="cpp", run_timeout=1, compile_timeout=60)
     assert r["run_result"]["status"] == "TimeLimitExceeded" and r["run_result"]["stdout"] == "a\n"
 
 
