@@ -18,3 +18,19 @@ if ! command -v chromium >/dev/null 2>&1; then
         echo "note: chromium not installed (needs root + apt-get); the browser test of the HTML view will be skipped" >&2
     fi
 fi
+# Toolchains of the compiled languages the sandbox judges (codeprm.sandbox.native): Debian packages,
+# installed only when missing. A machine without one skips that language's tests, naming the package.
+missing_tools=""
+for pair in "gcc:gcc" "g++:g++" "javac:default-jdk-headless"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing_tools="$missing_tools ${pair##*:}"
+done
+# HumanEval-X's C++ problems include Boost (CPP/22, CPP/137) and OpenSSL's MD5 (CPP/162)
+[ -e /usr/include/boost/any.hpp ] || missing_tools="$missing_tools libboost-dev"
+[ -e /usr/include/openssl/md5.h ] || missing_tools="$missing_tools libssl-dev"
+if [ -n "$missing_tools" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing_tools >/dev/null
+    else
+        echo "note: not installed (needs root + apt-get):$missing_tools; the languages without a toolchain are skipped by their tests" >&2
+    fi
+fi

@@ -18,8 +18,8 @@ def judged_completion(problem: Problem, completion: str, keep: str = "") -> str:
 
     ``keep`` is a prefix that must survive the cut (the probed prefix of a rollout): a cut reaching into
     it would judge a program that does not continue the prefix, so then nothing is cut."""
-    if problem.style != "completion":
-        return completion
+    if problem.style != "completion" or problem.language != "python":
+        return completion  # the cut rule reads Python; another language's completion runs as written
     text = truncate_completion(problem.prompt, completion, problem.entry_point)
     return text if text.startswith(keep) else completion
 

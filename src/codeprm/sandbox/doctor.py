@@ -90,7 +90,8 @@ def run_doctor(config: SandboxConfig) -> dict:
         if config.isolation == "rlimits-only" or "host filesystem visible" in fs:
             out["problems"].append(f"the sample sees the host's filesystem (no allow-list root): {fs}")
             return out
-        out["expected"] = expected_view(expected_layout(config, list(sandbox._workers[0].cgroups.values())))
+        # the sandbox's own config: it adds the runtimes of compiled languages (native.runtime_paths)
+        out["expected"] = expected_view(expected_layout(sandbox.config, list(sandbox._workers[0].cgroups.values())))
         out["seen"] = probe(sandbox, out["expected"])
     out["problems"] += [f"{key}: {what}" for key, what in out["seen"].items() if what != "ok"]
     return out

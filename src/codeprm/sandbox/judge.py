@@ -326,7 +326,7 @@ class SampleRun:
                 status, detail = grade.death_status(header, self.cpu_limit_s)
                 self._set(index, status, detail, wall, cpu)
             return
-        if compare.stdout_matches(out, test.stdout, self.tol):
+        if compare.stdout_matches(out, test.stdout, self.tol, getattr(self.problem, "checker", "tokens") == "tokens_ignore_case"):
             self._set(index, "pass", "", wall, cpu)
         else:
             text = out[:400].decode("utf-8", "replace")

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from codeprm.errors import CodeprmError
 from codeprm.problems.model import Problem
+from codeprm.sandbox import native
 from codeprm.sandbox.config import SandboxConfig
 from codeprm.sandbox.judge import SampleRun, encode_call_tests
 from codeprm.sandbox.result import Result
@@ -39,12 +40,16 @@ class Sandbox:
         try:  # validate overrides too (model_copy alone would not)
             base = (config or SandboxConfig()).model_dump()
             self.config = SandboxConfig.model_validate({**base, **overrides})
+            # compiled languages run in-process from a shared object: their runtime joins the allow-list
+            runtimes = [p for p in native.runtime_paths(self.config.languages) if p not in self.config.extra_paths]
+            self.config = self.config.model_copy(update={"extra_paths": [*self.config.extra_paths, *runtimes]})
         except ValidationError as exc:
             err = exc.errors()[0]
             raise CodeprmError(f"sandbox option '{'.'.join(map(str, err['loc']))}': {err['msg']}") from None
         self._idle: queue.Queue[Zygote] = queue.Queue()
         self._workers: list[Zygote] = []
         self._closed = False
+        self._compiler: native.Compiler | None = None
         self._lock = threading.Lock()
         with ThreadPoolExecutor(self.config.workers) as pool:  # zygotes start in parallel
             started = list(pool.map(lambda i: _try(Zygote, self.config, i), range(self.config.workers)))
@@ -84,6 +89,8 @@ class Sandbox:
             self._closed = True
         if hasattr(self, "_pool"):
             self._pool.shutdown(wait=True)
+        if getattr(self, "_compiler", None) is not None:
+            self._compiler.close()
         for z in self._workers:
             z.kill()
 
@@ -107,6 +114,8 @@ class Sandbox:
 
     def _run_pairs(self, pairs: list[tuple[str, Problem]], coverage: bool | None, stop: bool | None,
                    on_result: Callable[[int, Result], None] | None, parallel: bool) -> list[Result]:
+        if any(problem.language != "python" for _, problem in pairs if isinstance(problem, Problem)):
+            return self._run_native(pairs, coverage, stop, on_result, parallel)
         encoded: dict[int, dict[int, dict]] = {}  # per distinct problem object, its test inputs encoded once
         for program, problem in pairs:
             self._check(program, problem)
@@ -146,6 +155,24 @@ class Sandbox:
         else:
             work()
         return results  # type: ignore[return-value]
+
+    def compiler(self) -> native.Compiler:
+        """The compiler of this sandbox's compiled languages (one cache; the compile jail follows ``isolation``)."""
+        with self._lock:
+            if self._compiler is None:
+                self._compiler = native.Compiler(isolate=self.config.isolation == "full")
+            return self._compiler
+
+    def _run_native(self, pairs, coverage, stop, on_result, parallel) -> list[Result]:
+        """Compiled languages: compile each sample once (cached), run launchers (codeprm.sandbox.native)."""
+        for program, problem in pairs:  # the launchers get the full check; entry points are the harness's
+            self._check(program, problem.model_copy(update={"entry_point": problem.entry_point or "main"}))
+        results = native.run_pairs(self, self.compiler(), pairs,
+                                   lambda jobs: self._run_pairs(jobs, coverage, stop, None, parallel))
+        for index, result in enumerate(results):
+            if on_result is not None:
+                on_result(index, result)
+        return results
 
     async def arun(self, program: str, problem: Problem, coverage: bool | None = None,
                    stop_at_first_failure: bool | None = None) -> Result:

@@ -28,6 +28,7 @@ from codeprm.errors import CodeprmError
 from codeprm.integrations.core import details, resolve_problem
 from codeprm.lines import split_lines
 from codeprm.programs import program_text
+from codeprm.sandbox import native
 from codeprm.serve import runcode
 from codeprm.serve.config import ServeConfig
 from codeprm.serve.gate import Full, Gate, Gone, Metrics
@@ -137,7 +138,8 @@ class Server:
         from codeprm.sandbox import Sandbox
 
         if self.sandbox is None:
-            self.sandbox = Sandbox(workers=self.config.workers, isolation=self.config.isolation, **runcode.sandbox_options())
+            self.sandbox = Sandbox(workers=self.config.workers, isolation=self.config.isolation,
+                                   packages=runcode.default_packages(self.config.packages), **runcode.sandbox_options())
         if self.prm is None and self.config.prm:
             from codeprm.prm.model import load_reward_model
 
@@ -217,14 +219,27 @@ def create_app(config: ServeConfig | None = None, sandbox=None, prm=None):
     async def run_code(request: Request):
         start = time.perf_counter()
         req = await read_model(request, runcode.RunCodeRequest, server.config.max_body_bytes)
-        try:
-            program, problem, mark = runcode.runner_problem(req)
+        compiled_language = req.language in native.LANGUAGES and req.language in native.available()
+        try:  # checks the request before it queues; a compiled language is compiled inside its slot
+            runner = runcode.runner_problem(req, "" if compiled_language else None)
         except runcode.BadRequest as exc:
             raise HTTPError(400, str(exc)) from None
 
         async def work():
+            compile_result = None
+            if compiled_language:
+                built = await server.in_thread(server.sandbox.compiler().compile, req.language, req.code,
+                                               runcode.compile_limits(req))
+                compile_result = runcode.compile_result(built)
+                if not built.ok:
+                    server.metrics.verdicts[("run_code", "CompileError")] += 1
+                    return runcode.RunCodeResponse(status="Failed", compile_result=compile_result).model_dump()
+                launcher = native.launcher(built.shared_object, False, req.language, runcode.memory_mb(req))
+                program, problem, mark = runcode.runner_problem(req, launcher)
+            else:
+                program, problem, mark = runner
             result = await server.run(program, problem)
-            reply = runcode.to_response(result, mark)
+            reply = runcode.to_response(result, mark, compile_result)
             server.metrics.verdicts[("run_code", reply.run_result.status if reply.run_result else reply.status)] += 1
             return reply.model_dump()
 
@@ -292,6 +307,10 @@ def create_app(config: ServeConfig | None = None, sandbox=None, prm=None):
             return {"scores": scores, "lines": split_lines(req.completion)}
 
         return await server.guarded(request, "score_lines", work, start)
+
+    @app.get("/v1/ping")
+    async def ping():  # SandboxFusion's liveness probe (its clients and deployments call it)
+        return "pong"
 
     @app.get("/healthz")
     async def healthz():

@@ -22,6 +22,9 @@ class ServeConfig(StrictModel):
     prm: str | None = Field(None, description="PRM checkpoint directory for /score_lines and PRM rewards")
     prm_weight: float = Field(0.0, ge=0, le=100, description="/get_reward adds prm_weight * (lowest PRM line score) to the outcome")
     isolation: Literal["full", "rlimits-only"] = Field("full", description="sandbox isolation: full or rlimits-only (see the sandbox README)")
+    packages: list[str] | None = Field(None, description=(
+        "Python packages /run_code programs may import (bound into the sandbox's root); None: numpy when this "
+        "host has it (SandboxFusion's runtime ships the scientific stack)"))
     benchmark_paths: bool = Field(False, description=(
         "let problem specs name benchmark files on this machine (jsonl:PATH#ID, humaneval:PATH#ID); off by default "
         "so that clients can only name built-in benchmarks (humaneval#ID, synth:train#ID) or send the problem itself"))

@@ -74,3 +74,24 @@ def test_judge_runs_each_distinct_program_once_and_writes_rows(tmp_path):
     assert summary["statuses"] == {"pass": 2, "timeout": 1}  # a hang is that sample failing, not an error
     rows = [json.loads(line) for line in (tmp_path / "out" / "judged.jsonl").read_text().splitlines()]
     assert [r["passed"] for r in rows] == [True, True, False]
+
+
+def test_humaneval_x_samples_layout_is_judged_in_its_language(tmp_path):
+    import shutil
+
+    from codeprm.problems import load_benchmark
+    from codeprm.sandbox import Sandbox
+
+    if shutil.which("g++") is None:
+        pytest.skip("g++ is not installed (Debian package g++)")
+    try:
+        problems = load_benchmark("humaneval-x:cpp")[:1]
+    except CodeprmError as exc:
+        pytest.skip(str(exc))
+    good = problems[0].reference
+    path = _write(tmp_path / "s.jsonl", [{"task_id": "CPP/0", "generation": g}  # CodeGeeX's field name
+                                        for g in [good, good.replace("<threshold", ">threshold")]])
+    samples = load_samples(path, problems)
+    with Sandbox(workers=2) as sandbox:
+        summary = judge(samples, sandbox, [1])
+    assert summary["statuses"] == {"pass": 1, "fail": 1} and summary["pass_at_k"]["pass@1"] == 0.5

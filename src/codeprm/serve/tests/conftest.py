@@ -51,3 +51,13 @@ def live(serve_sandbox):
 
     with Live(create_app(ServeConfig(workers=2, queue=64), sandbox=serve_sandbox)) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def live_numpy():
+    """A server whose sandbox binds numpy, as `codeprm serve` does by default when numpy is installed."""
+    from codeprm.serve.app import create_app
+
+    with Sandbox(workers=1, packages=runcode.default_packages(None), **runcode.sandbox_options()) as sandbox:
+        with Live(create_app(ServeConfig(workers=1, queue=8), sandbox=sandbox)) as server:
+            yield server
