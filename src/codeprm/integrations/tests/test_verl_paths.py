@@ -121,7 +121,10 @@ def test_default_agent_loop_path_gives_floats_then_the_dense_manager_puts_line_r
     from verl.trainer.ppo.ray_trainer import compute_advantage
     from verl.trainer.ppo.reward import extract_reward
 
-    from codeprm.integrations.verl import DENSE_KEY, add_line_rewards
+    from verl import DataProto
+    from verl.utils.import_utils import load_class_from_fqn
+
+    from codeprm.integrations.verl import DENSE_KEY
 
     config = verl_config(models, **DENSE, reward__reward_kwargs={"prm": str(models.prm)},
                          actor_rollout_ref__rollout__agent__agent_loop_manager_class="codeprm.integrations.verl.CodeprmAgentLoopManager")
@@ -133,7 +136,15 @@ def test_default_agent_loop_path_gives_floats_then_the_dense_manager_puts_line_r
     lengths = batch.batch["attention_mask"][:, batch.batch["prompts"].shape[1]:].sum(-1)
     assert outcome_only.nonzero().tolist() == [[0, lengths[0] - 1], [1, lengths[1] - 1]]  # verl put the floats
 
-    batch = add_line_rewards(batch)  # what CodeprmAgentLoopManager.generate_sequences does to verl's output
+    # the trainer's AgentLoopManager, loaded as ray_trainer does; its one Ray worker returns the batch above
+    manager_cls = load_class_from_fqn(config.actor_rollout_ref.rollout.agent.agent_loop_manager_class, "AgentLoopManager")
+    manager = manager_cls.__new__(manager_cls)
+
+    async def worker_generate(chunk):
+        return batch
+
+    manager.agent_loop_workers = [SimpleNamespace(generate_sequences=SimpleNamespace(remote=worker_generate))]
+    batch = manager.generate_sequences(DataProto(non_tensor_batch={"uid": np.arange(len(SAMPLES))}))
     expected = expected_dense(tok, models, batch)
     assert torch.allclose(batch.batch["rm_scores"], expected, atol=1e-5), (batch.batch["rm_scores"], expected)
     assert len(json.loads(batch.non_tensor_batch[DENSE_KEY][0])) == 2  # the blank and the comment line: no reward
