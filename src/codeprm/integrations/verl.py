@@ -177,9 +177,10 @@ def _load_prm(path: str | None):
 
 def _loop_manager(base):
     class CodeprmRewardManager(base):
-        """verl's reward loop (0.9+): one sample per ``run_single``; its (R,) token rewards are the
-        ``reward_score`` and ``assemble_rm_scores`` stacks them into ``rm_scores``. Options come from
-        ``reward.reward_kwargs`` (``prm`` and any RewardConfig field)."""
+        """verl's reward loop (0.9+): one sample per ``run_single``. In the agent loop (verl's default) its
+        ``reward_score`` is the outcome float and the line rewards ride in ``reward_extra_info[DENSE_KEY]``;
+        under ``compute_rm_score`` it is the (R,) token rewards, which ``assemble_rm_scores`` stacks.
+        Options come from ``reward.reward_kwargs`` (``prm`` and any RewardConfig field)."""
 
         def __init__(self, config, tokenizer, compute_score=None, **unused: Any):
             # unused: reward_router_address, reward_model_tokenizer (verl passes them; the PRM runs here)
