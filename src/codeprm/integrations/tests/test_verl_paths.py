@@ -160,7 +160,10 @@ def test_default_agent_loop_path_gives_floats_then_the_dense_manager_puts_line_r
     assert len(set(batch.batch["returns"][2][mask[2]].tolist())) > 2  # the line rewards make the failing sample's returns differ
 
 
-def test_default_path_without_the_dense_manager_is_outcome_floats_and_a_warning_naming_the_config(models, caplog):
+def test_default_path_without_the_dense_manager_is_outcome_floats_and_a_warning_naming_the_config(models, caplog, monkeypatch):
+    import codeprm.integrations.verl as ours
+
+    monkeypatch.setattr(ours, "_warned", set())  # the warning is once per process; another test may have had it
     config = verl_config(models, **DENSE, reward__reward_kwargs={"prm": str(models.prm)})
     with caplog.at_level(logging.WARNING, logger="codeprm.integrations.verl"):
         batch, _ = agent_loop_batch(config, reward_worker(config))
