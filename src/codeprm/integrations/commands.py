@@ -1,4 +1,4 @@
-"""CLI: ``codeprm bench ray``."""
+"""CLI: ``codeprm export`` (a benchmark as verl / TRL / OpenRLHF rows) and ``codeprm bench ray``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,23 @@ import typer
 
 
 def register(app: typer.Typer, bench_app: typer.Typer) -> None:
+    @app.command("export")
+    def export_command(
+        benchmark: str = typer.Argument(..., help="benchmark name (humaneval, mbpp, synth:train, jsonl:PATH, ...)"),
+        fmt: str = typer.Option(..., "--format", "-f", help="verl (parquet), trl (datasets.save_to_disk), openrlhf (JSONL)"),
+        out: Path = typer.Option(..., "--out", "-o", help="output directory"),
+        limit: Optional[int] = typer.Option(None, "--limit", "-l", min=1, help="first N problems only"),
+        by_name: bool = typer.Option(False, "--by-name", help="label rows with 'BENCHMARK#ID' instead of the problem's JSON"),
+        split: str = typer.Option("train", "--split", help="file name of the verl parquet / OpenRLHF JSONL (and extra_info.split)"),
+    ) -> None:
+        """A benchmark as the rows a trainer reads, each naming its problem for the codeprm reward."""
+        from rich.console import Console
+
+        from codeprm.integrations.export import export
+
+        path = export(fmt, benchmark, out, limit, by_name, split)
+        Console().print(f"wrote {path}")
+
     @bench_app.command("ray")
     def bench_ray_command(
         config_path: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of RayBenchConfig fields"),

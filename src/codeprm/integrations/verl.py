@@ -1,24 +1,37 @@
-"""verl adapters: a custom reward function and a reward manager with PRM line rewards.
+"""verl adapters: a custom reward function, a reward manager with PRM line rewards, and the agent-loop
+manager that carries those line rewards into verl's token-level scores.
 
-Outcome only (verl's ``custom_reward_function``)::
+Outcome only (verl's ``custom_reward_function``; any verl path)::
 
-    custom_reward_function.path=$(python -c "import codeprm.integrations.verl as m; print(m.__file__)")
-    custom_reward_function.name=compute_score
+    reward.custom_reward_function.path=pkg://codeprm.integrations.verl reward.custom_reward_function.name=compute_score
 
-Dense line rewards (verl 0.9's reward loop; the file also registers ``codeprm`` in verl's registries)::
+Dense line rewards in verl's default path (rule-based reward, ``reward.reward_model.enable=False``)::
 
-    reward.reward_manager.source=importlib reward.reward_manager.name=CodeprmRewardManager
-    reward.reward_manager.module.path=<this file> +reward.reward_kwargs.prm=runs/prm
+    reward.reward_manager.source=importlib reward.reward_manager.module.path=pkg://codeprm.integrations.verl
+    reward.reward_manager.name=CodeprmRewardManager +reward.reward_kwargs.prm=runs/prm
+    +actor_rollout_ref.rollout.agent.agent_loop_manager_class=codeprm.integrations.verl.CodeprmAgentLoopManager
+
+(``reward.reward_manager.name=codeprm`` with verl's default ``source=register`` also works: installing
+codeprm declares this module as a ``verl.plugins`` entry point, which ``import verl`` loads.) verl 0.9's
+agent loop scores each sample as it finishes and carries one float (``AgentLoopOutput.reward_score``,
+put on the last token), so in that path the manager returns the outcome float and the line rewards as
+``reward_extra_info[DENSE_KEY]``; ``CodeprmAgentLoopManager`` adds them to ``rm_scores`` at their tokens,
+and verl's GAE reads them as ordinary token-level scores. Without it (or without a PRM) the manager
+gives the outcome reward and logs once which config lines turn the dense rewards on. Where verl hands
+the manager the whole batch (``RewardLoopManager.compute_rm_score``: a reward model enabled without its
+own resource pool) it returns the (R,) token rewards directly.
 
 Each dataset row's ``reward_model.ground_truth`` is a problem spec (``"humaneval#HumanEval/0"`` or a
-Problem's JSON, see ``codeprm.integrations.core``). The manager judges the whole batch at once in the
-sandbox, puts the outcome reward on the last response token and each non-neutral line's PRM reward on
-the token covering the line's last character (``codeprm.lines``), exactly as ``codeprm rl`` does
-(``codeprm.rl.rewards``); verl's GAE then reads them as ordinary token-level scores.
+Problem's JSON, see ``codeprm.integrations.core``; ``codeprm export --format verl`` writes such rows).
+The outcome reward goes on the last response token and each non-neutral line's PRM reward on the token
+covering the line's last character (``codeprm.lines``), exactly as ``codeprm rl`` does
+(``codeprm.rl.rewards``).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from collections import defaultdict
 from typing import Any
@@ -30,6 +43,21 @@ from codeprm.integrations.core import details, judge_many, resolve_problem
 from codeprm.rl import rewards as rw
 from codeprm.rl.config import RewardConfig
 
+log = logging.getLogger("codeprm.integrations.verl")
+
+DENSE_KEY = "codeprm_line_rewards"  # reward_extra_info: JSON [[response token index, line reward], ...]
+DENSE_MANAGER = "codeprm.integrations.verl.CodeprmAgentLoopManager"
+DENSE_CONFIG = (f"+reward.reward_kwargs.prm=PRM_DIR +actor_rollout_ref.rollout.agent.agent_loop_manager_class={DENSE_MANAGER}")
+# keyword arguments verl's reward managers add to a custom reward function's call when a reward model is on
+VERL_CALL_KWARGS = ("reward_router_address", "reward_model_tokenizer")
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning(message)
+
 
 def reward_config(options: dict[str, Any]) -> RewardConfig:
     """``RewardConfig`` from keyword options (verl's ``reward_kwargs``); unknown keys are a one-line error."""
@@ -39,8 +67,11 @@ def reward_config(options: dict[str, Any]) -> RewardConfig:
 def compute_score(data_source: str, solution_str: str, ground_truth: Any, extra_info: dict | None = None, **kwargs: Any) -> dict:
     """verl's custom reward function: the outcome reward of ``solution_str`` on the problem named by
     ``ground_truth``, with the test details (``passed``, ``pass_rate``, ``n_tests``, ``infra_error``).
-    ``kwargs`` are RewardConfig fields (e.g. ``outcome="pass_rate"``)."""
-    cfg = reward_config(kwargs)
+    ``kwargs`` are RewardConfig fields (e.g. ``outcome="pass_rate"``); the ones verl adds when a reward
+    model is enabled (``reward_router_address``, ``reward_model_tokenizer``) are ignored."""
+    cfg = reward_config({k: v for k, v in kwargs.items() if k not in VERL_CALL_KWARGS})
+    warn_once("codeprm compute_score gives the outcome reward only; for dense PRM line rewards use the codeprm reward "
+              f"manager: reward.reward_manager.name=codeprm {DENSE_CONFIG}")
     result = judge_many([(resolve_problem(ground_truth), solution_str)])[0]
     return {"score": rw.outcome_reward(result, cfg), **details(result)}
 
@@ -84,7 +115,39 @@ def token_rewards(data, tokenizer, cfg: RewardConfig, prm=None) -> tuple[torch.T
         out[b] = shaped.token_rewards
         for key, value in {"score": shaped.outcome, **details(result), "line_rewards": float(len(shaped.line_rewards))}.items():
             info[key].append(value)
+        if line_rewards is not None:
+            placed = shaped.process_mask.nonzero().flatten().tolist()
+            info[DENSE_KEY].append(json.dumps([[t, float(shaped.process_rewards[t])] for t in placed]))
     return out, info
+
+
+def add_line_rewards(output):
+    """Add the line rewards a ``codeprm`` manager left in ``reward_extra_info[DENSE_KEY]`` to the
+    ``rm_scores`` verl's agent loop built (outcome on the last token); a batch without them is unchanged."""
+    if DENSE_KEY not in output.non_tensor_batch or "rm_scores" not in output.batch.keys():
+        return output
+    scores = output.batch["rm_scores"]
+    for b, packed in enumerate(output.non_tensor_batch[DENSE_KEY]):
+        for t, r in json.loads(packed) if packed else []:
+            scores[b, t] += r
+    output.batch["rm_scores"] = scores
+    return output
+
+
+def _in_rm_scores_path(config) -> bool:
+    """True where verl stacks the manager's answers into ``rm_scores`` itself (``compute_rm_score``: a
+    reward model enabled without its own resource pool); elsewhere the agent loop wants one float."""
+    from omegaconf import OmegaConf
+
+    return bool(OmegaConf.select(config, "reward.reward_model.enable", default=False)) and not bool(
+        OmegaConf.select(config, "reward.reward_model.enable_resource_pool", default=False))
+
+
+def _dense_manager_on(config) -> bool:
+    from omegaconf import OmegaConf
+
+    return (OmegaConf.select(config, "actor_rollout_ref.rollout.agent.agent_loop_manager_class", default=None) or "").endswith(
+        "CodeprmAgentLoopManager")
 
 
 def _register(registry_module: str, base_module: str, base_name: str, make):
@@ -114,19 +177,30 @@ def _load_prm(path: str | None):
 
 def _loop_manager(base):
     class CodeprmRewardManager(base):
-        """verl's reward loop (0.9+): one sample per ``run_single``; its (R,) token rewards are the
-        ``reward_score`` and ``assemble_rm_scores`` stacks them into ``rm_scores``. Options come from
-        ``reward.reward_kwargs`` (``prm`` and any RewardConfig field)."""
+        """verl's reward loop (0.9+): one sample per ``run_single``. In the agent loop (verl's default) its
+        ``reward_score`` is the outcome float and the line rewards ride in ``reward_extra_info[DENSE_KEY]``;
+        under ``compute_rm_score`` it is the (R,) token rewards, which ``assemble_rm_scores`` stacks.
+        Options come from ``reward.reward_kwargs`` (``prm`` and any RewardConfig field)."""
 
         def __init__(self, config, tokenizer, compute_score=None, **unused: Any):
+            # unused: reward_router_address, reward_model_tokenizer (verl passes them; the PRM runs here)
             super().__init__(config, tokenizer, compute_score)
             options = dict(config.get("reward", {}).get("reward_kwargs", None) or {}) if hasattr(config, "get") else {}
             self.reward_config = reward_config(options)
             self.prm = _load_prm(self.reward_config.prm)
+            self.token_level = _in_rm_scores_path(config)
+            if not self.token_level and not (self.prm is not None and _dense_manager_on(config)):
+                warn_once("codeprm reward manager: verl's agent loop carries one float per sample, so this run gets the outcome "
+                          f"reward{' (line rewards only in reward_extra_info)' if self.prm is not None else ''}; "
+                          f"dense PRM line rewards on their tokens: {DENSE_CONFIG}")
 
         async def run_single(self, data) -> dict:
             tensor, info = await self.loop.run_in_executor(None, token_rewards, data[-1:], self.tokenizer, self.reward_config, self.prm)
-            return {"reward_score": tensor[0].tolist(), "reward_extra_info": {k: v[0] for k, v in info.items()}}
+            extra = {k: v[0] for k, v in info.items()}
+            if self.token_level:  # compute_rm_score: assemble_rm_scores stacks the (R,) rows
+                extra.pop(DENSE_KEY, None)  # already on their tokens
+                return {"reward_score": tensor[0].tolist(), "reward_extra_info": extra}
+            return {"reward_score": float(extra["score"]), "reward_extra_info": extra}
 
         @classmethod
         def assemble_rm_scores(cls, data, scores: list) -> torch.Tensor:
@@ -152,6 +226,29 @@ def _legacy_manager(base):
             return {"reward_tensor": tensor, "reward_extra_info": dict(info)} if return_dict else tensor
 
     return CodeprmLegacyRewardManager
+
+
+def _agent_loop_manager():
+    from verl.experimental.agent_loop import AgentLoopManager
+    from verl.utils.ray_utils import auto_await
+
+    class CodeprmAgentLoopManager(AgentLoopManager):
+        """verl's AgentLoopManager (named by ``actor_rollout_ref.rollout.agent.agent_loop_manager_class``)
+        whose output's ``rm_scores`` also carry the codeprm line rewards (``add_line_rewards``)."""
+
+        @auto_await
+        async def generate_sequences(self, prompts):
+            return add_line_rewards(await super().generate_sequences(prompts))
+
+    return CodeprmAgentLoopManager
+
+
+def __getattr__(name: str):
+    # built on first use: verl's agent loop imports its rollout servers, which a reward worker never needs
+    if name == "CodeprmAgentLoopManager":
+        globals()[name] = _agent_loop_manager()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 try:  # verl is an optional extra: compute_score works without it

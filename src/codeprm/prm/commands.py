@@ -1,4 +1,4 @@
-"""CLI: ``codeprm prm train | score | eval | show``."""
+"""CLI: ``codeprm prm train | score | eval | show | export``."""
 
 from __future__ import annotations
 
@@ -109,6 +109,17 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         state = result.state
         Console().print(f"{config.mode.upper()} saved to {config.out} (best epoch {state.best_epoch}, val loss {state.best_val_loss:.4f}); "
                         f"TensorBoard: tensorboard --logdir {Path(config.out) / 'tb'}")
+
+    @prm_app.command("export")
+    def export_command(
+        model: Path = typer.Option(..., "--model", help="PRM checkpoint directory (codeprm prm train --out)"),
+        out: Path = typer.Option(..., "--out", "-o", help="output directory"),
+        fmt: str = typer.Option("verl-critic", "--format", "-f", help="verl-critic: a one-label token-classification model (critic.model.path)"),
+    ) -> None:
+        """The PRM in the layout a trainer's critic loads (verl: critic.model.path=OUT)."""
+        from codeprm.prm.export import export_critic
+
+        Console().print(f"critic written to {export_critic(model, out, fmt)}")
 
     @prm_app.command("score")
     def score_command(

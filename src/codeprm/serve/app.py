@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import threading
 import time
@@ -32,6 +33,8 @@ from codeprm.sandbox import native
 from codeprm.serve import runcode
 from codeprm.serve.config import ServeConfig
 from codeprm.serve.gate import Full, Gate, Gone, Metrics
+
+log = logging.getLogger("codeprm.serve")
 
 
 IN_SANDBOX_PER_WORKER = 2
@@ -60,7 +63,7 @@ class RewardRequest(BaseModel):
     model_config = ConfigDict(extra="allow")  # OpenRLHF versions add fields; the three below are what we read
     query: list[str] = Field(description="prompt + response as the trainer decoded it")
     prompts: list[str] = Field(description="the prompts, to cut the response out of each query")
-    labels: list[str | dict[str, Any]] = Field(description="problem spec per query ('BENCHMARK#ID' or a Problem)")
+    labels: list[str | dict[str, Any] | None] = Field(description="problem spec per query ('BENCHMARK#ID' or a Problem)")
 
 
 class ScoreRequest(BaseModel):
@@ -73,11 +76,22 @@ class ScoreRequest(BaseModel):
 _TRAILING_SPECIAL = re.compile(r"(?:\s*(?:<\|[^<>|]{1,40}\|>|</s>|<eos>|<pad>))+\s*$")
 
 
-def response_of(query: str, prompt: str) -> str:
-    """The response inside an OpenRLHF query: after the prompt, without trailing special tokens."""
+def response_of(query: str, prompt: str, index: int = 0) -> str:
+    """The response inside an OpenRLHF query: after the prompt, without trailing special tokens; 422 when
+    the prompt is not in the query (judging the whole query would score a program that was never written)."""
     at = query.find(prompt) if prompt else 0
-    text = query[at + len(prompt):] if at >= 0 else query
-    return _TRAILING_SPECIAL.sub("", text)
+    if at < 0:
+        raise HTTPError(422, f"prompts[{index}] is not in query[{index}], so the response cannot be cut out of it "
+                             f"(the prompt must appear verbatim; it starts {prompt[:60]!r}, the query {query[:60]!r})")
+    return _TRAILING_SPECIAL.sub("", query[at + len(prompt):])
+
+
+def check_labels(labels: list) -> None:
+    """422 naming the first missing label: OpenRLHF sends "" without --data.label_key and None for an empty cell."""
+    for i, label in enumerate(labels):
+        if label is None or (isinstance(label, str) and not label.strip()):
+            raise HTTPError(422, f"labels[{i}] is {label!r}: each query needs its problem spec; start OpenRLHF with "
+                                 "--data.label_key naming the dataset column that holds it ('problem' in codeprm export --format openrlhf)")
 
 
 def problem_of(spec: Any, config: ServeConfig):
@@ -211,6 +225,8 @@ def create_app(config: ServeConfig | None = None, sandbox=None, prm=None):
     async def _http_error(request, exc: HTTPError):
         server.metrics.observe(request.url.path.strip("/"), exc.status, 0.0)
         body = {"detail": exc.detail}
+        if request.url.path == "/get_reward":  # OpenRLHF logs only the status line, at INFO: say why here
+            log.warning("/get_reward %d: %s", exc.status, exc.detail)
         if request.url.path == "/run_code":  # SandboxFusion's clients read status/message
             body.update(status="SandboxError", message=exc.detail)
         return JSONResponse(body, exc.status, headers=exc.headers)
@@ -270,8 +286,9 @@ def create_app(config: ServeConfig | None = None, sandbox=None, prm=None):
             raise HTTPError(422, f"query, prompts and labels differ in length ({len(req.query)}, {len(req.prompts)}, {len(req.labels)})")
         if len(req.query) > server.config.max_batch:
             raise HTTPError(413, f"{len(req.query)} queries in one request, more than the limit of {server.config.max_batch}")
+        check_labels(req.labels)
         problems = [problem_of(label, server.config) for label in req.labels]
-        responses = [response_of(q, p) for q, p in zip(req.query, req.prompts)]
+        responses = [response_of(q, p, i) for i, (q, p) in enumerate(zip(req.query, req.prompts))]
         pairs = [(program_text(pr, r), pr) for pr, r in zip(problems, responses)]
 
         async def work():
