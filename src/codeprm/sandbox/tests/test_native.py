@@ -48,7 +48,8 @@ def test_c_program_and_exit_call(csb):
 
 def test_whole_program_harness_decides_and_is_untrusted(csb):
     good = csb.run(WHOLE.program("    return a + b;\n}\n"), WHOLE)
-    assert good.passed and good.tests[0].trusted is False
+    # an untrusted pass counts only when asked for by name (the program could have forged it)
+    assert not good.passed and good.passed_counting_untrusted and good.tests[0].trusted is False
     bad = csb.run(WHOLE.program("    return a * b;\n}\n"), WHOLE)
     assert bad.tests[0].status == "fail" and "Assertion `add(1, 2) == 3' failed" in bad.tests[0].stderr
 
@@ -143,5 +144,6 @@ def test_java_runs_in_a_jvm_inside_the_child(csb):
                     tests=[TestCase.assert_(harness)])
     good, bad = csb.run_many([(whole.program("        return a + b;\n    }\n}\n"), whole),
                               (whole.program("        return a - b;\n    }\n}\n"), whole)])
-    assert good.passed and good.tests[0].trusted is False
+    # an untrusted pass counts only when asked for by name (the program could have forged it)
+    assert not good.passed and good.passed_counting_untrusted and good.tests[0].trusted is False
     assert bad.tests[0].status == "fail" and "AssertionError" in bad.tests[0].stderr
