@@ -105,7 +105,7 @@ def summarise(out: Path, runs_dir: Path, arms: list[str], seeds: list[int], step
     s["command"] = command
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(s, indent=2) + "\n")
-    _plot(out / "pass1_vs_step.png", s["curves"])
+    _plot(out / "pass1_vs_step.png", s["curves"], "tiny-habits policy, fresh problems every step")
     _table(out / "table.md", s, arms)
     return s
 

@@ -99,7 +99,7 @@ def _goals(s: dict, steps: int) -> dict:
             "dense_reaches_outcome_final_in_le_60pct_steps": reach is not None and reach <= 0.6 * steps}
 
 
-def _plot(path: Path, curves: dict) -> None:
+def _plot(path: Path, curves: dict, title: str = "tiny policy, sometimes-solved synth problems") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -115,7 +115,7 @@ def _plot(path: Path, curves: dict) -> None:
         ax.fill_between(xs, ys - sd, ys + sd, alpha=0.15)
     ax.set_xlabel("RL step")
     ax.set_ylabel("held-out mean pass rate, 8 samples/problem\n(mean ± sd over seeds)")
-    ax.set_title("tiny policy, sometimes-solved synth problems")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
