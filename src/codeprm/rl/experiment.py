@@ -109,6 +109,29 @@ def run_all(jobs: list[tuple[str, dict, Path, int]], parallel: int, on_done) -> 
                 on_done()
 
 
+def choose_arms(args, arms_table: dict, needs_prm: set) -> tuple[list[str], list[int]]:
+    """The arms and seeds asked for; an unknown arm exits naming it, PRM arms are skipped without --prm."""
+    arms = [a for a in args.arms.split(",") if a]
+    unknown = [a for a in arms if a not in arms_table]
+    if unknown:
+        raise SystemExit(f"unknown arm(s) {unknown}; known: {', '.join(arms_table)}")
+    if args.prm is None and needs_prm & set(arms):
+        print(f"no --prm: skipping {sorted(needs_prm & set(arms))}", flush=True)
+        arms = [a for a in arms if a not in needs_prm]
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.runs.mkdir(parents=True, exist_ok=True)
+    return arms, [int(s) for s in args.seeds.split(",") if s]
+
+
+def run_experiment(args, arms: list[str], seeds: list[int], start_config, run_config, on_done) -> None:
+    """The shared start evaluation, then every (arm, seed) run, ``args.parallel`` at a time, seed-major
+    (if time runs out, every arm has the same seeds finished); finished runs are reused."""
+    run_all([("start", start_config(args, args.runs / "start"), args.runs / "start", 0)], 1, lambda: None)
+    jobs = [(f"{a}-seed{s}", run_config(a, s, args, args.runs / f"{a}-seed{s}"), args.runs / f"{a}-seed{s}", args.steps)
+            for s in seeds for a in arms]
+    run_all(jobs, args.parallel, on_done)
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", "-o", type=Path, required=True, help="where the plot, table and summary.json go")
@@ -138,25 +161,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--summarise-only", action="store_true", help="only rebuild the plot/table/JSON from existing runs")
     args = ap.parse_args(argv)
-    arms = [a for a in args.arms.split(",") if a]
-    unknown = [a for a in arms if a not in ARMS]
-    if unknown:
-        raise SystemExit(f"unknown arm(s) {unknown}; known: {', '.join(ARMS)}")
-    if args.prm is None and NEEDS_PRM & set(arms):
-        print(f"no --prm: skipping {sorted(NEEDS_PRM & set(arms))}", flush=True)
-        arms = [a for a in arms if a not in NEEDS_PRM]
-    seeds = [int(s) for s in args.seeds.split(",") if s]
+    arms, seeds = choose_arms(args, ARMS, NEEDS_PRM)
     command = "nice python -m codeprm.rl.experiment " + " ".join(argv if argv is not None else sys.argv[1:])
-    args.out.mkdir(parents=True, exist_ok=True)
-    args.runs.mkdir(parents=True, exist_ok=True)
     summarise_now = lambda: summarise(args.out, args.runs, arms, seeds, args.steps, command)  # noqa: E731
     if not args.summarise_only:
-        jobs = [("start", start_config(args, args.runs / "start"), args.runs / "start", 0)]
-        # seed-major order: if time runs out, every arm has the same seeds finished
-        jobs += [(f"{a}-seed{s}", run_config(a, s, args, args.runs / f"{a}-seed{s}"), args.runs / f"{a}-seed{s}", args.steps)
-                 for s in seeds for a in arms]
-        run_all(jobs[:1], 1, lambda: None)
-        run_all(jobs[1:], args.parallel, summarise_now)
+        run_experiment(args, arms, seeds, start_config, run_config, summarise_now)
     summary = summarise_now()
     keys = ("start_pass1", "outcome_final_pass1", "dense_final_pass1", "grpo_final_pass1", "grpo_process_final_pass1",
             "dense_minus_outcome_ci95", "dense_minus_start_ci95", "dense_steps_to_outcome_final", "outcome_steps", "finished_runs")

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from codeprm.rl.experiment import _merge, run_all
+from codeprm.rl.experiment import _merge, choose_arms, run_experiment
 
 LINE = {"line_transform": "min_delta"}
 ARMS = {
@@ -114,27 +114,13 @@ def main(argv: list[str] | None = None) -> dict:
     from codeprm.rl.mechanism_report import summarise
 
     args = parse_args(argv)
-    arms = [a for a in args.arms.split(",") if a]
-    unknown = [a for a in arms if a not in ARMS]
-    if unknown:
-        raise SystemExit(f"unknown arm(s) {unknown}; known: {', '.join(ARMS)}")
-    if args.prm is None and NEEDS_PRM & set(arms):
-        print(f"no --prm: skipping {sorted(NEEDS_PRM & set(arms))}", flush=True)
-        arms = [a for a in arms if a not in NEEDS_PRM]
-    seeds = [int(s) for s in args.seeds.split(",") if s]
+    arms, seeds = choose_arms(args, ARMS, NEEDS_PRM)
     command = "nice python -m codeprm.rl.mechanism " + " ".join(argv if argv is not None else sys.argv[1:])
-    args.out.mkdir(parents=True, exist_ok=True)
-    args.runs.mkdir(parents=True, exist_ok=True)
     meta = {"omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "run_omp_num_threads": "1", "stream": args.stream,
             "heldout": args.heldout, "unseen": args.unseen, "labels": str(args.labels) if args.labels else None}
     summarise_now = lambda: summarise(args.out, args.runs, arms, seeds, args.steps, command, meta)  # noqa: E731
     if not args.summarise_only:
-        jobs = [("start", start_config(args, args.runs / "start"), args.runs / "start", 0)]
-        # seed-major order: if time runs out, every arm has the same seeds finished
-        jobs += [(f"{a}-seed{s}", run_config(a, s, args, args.runs / f"{a}-seed{s}"), args.runs / f"{a}-seed{s}", args.steps)
-                 for s in seeds for a in arms]
-        run_all(jobs[:1], 1, lambda: None)
-        run_all(jobs[1:], args.parallel, summarise_now)
+        run_experiment(args, arms, seeds, start_config, run_config, summarise_now)
     summary = summarise_now()
     keys = ("start_pass1", "outcome_final_pass1", "outcome_minus_start_ci95", "oracle_final_pass1", "oracle_minus_outcome_ci95",
             "dense_final_pass1", "dense_minus_outcome_ci95", "grpo_final_pass1", "finished_runs")
