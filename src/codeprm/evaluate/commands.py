@@ -30,6 +30,8 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         resume: bool = typer.Option(True, "--resume/--no-resume", help="continue the run in --out (default) or discard it and start over"),
         executor: str = typer.Option("local", "--executor", help="local (a Sandbox here) | ray (a Ray pool of sandboxes; pip install 'codeprm[ray]')"),
         ray_address: Optional[str] = typer.Option(None, "--ray-address", help="with --executor ray: the cluster address (default: a local Ray)"),
+        count_untrusted: bool = typer.Option(False, "--count-untrusted", help="with --samples FILE: count passes decided inside the program's "
+                                             "process (whole-program harnesses such as HumanEval-X's; forgeable by the program), else 'unverified'"),
     ) -> None:
         """Sample from a policy, judge every sample in the sandbox, report pass@k."""
         from codeprm.config import build_from_cli
@@ -39,7 +41,7 @@ def register(app: typer.Typer, bench_app: typer.Typer) -> None:
         if samples is not None and not samples.strip().isdigit():  # a file: judge samples generated elsewhere
             from codeprm.evaluate.external import judge_command
 
-            return judge_command(Path(samples), benchmark or "humaneval", k or [1, 10, 100], limit, out, resume)
+            return judge_command(Path(samples), benchmark or "humaneval", k or [1, 10, 100], limit, out, resume, count_untrusted)
         samples = int(samples) if samples is not None else None
         flags = dict(policy=policy, benchmark=benchmark, samples=samples, k=k or None, limit=limit, temperature=temperature,
                      top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size, threads=threads)

@@ -151,10 +151,14 @@ def pass_at_ks(per_problem: dict[str, tuple[int, int]], ks: list[int]) -> dict[s
 
 
 def judge(samples: ExternalSamples, sandbox, ks: list[int], out: Path | None = None, resume: bool = True,
-          on_progress=None) -> dict:
+          on_progress=None, count_untrusted: bool = False) -> dict:
     """Run every sample (identical programs of a problem once) and summarise: pass@k, verdict counts,
     the rows that could not be used. With ``out``, rows go to ``OUT/judged.jsonl`` and the summary to
-    ``OUT/summary.json``; a rerun reuses the verdicts of programs already judged there."""
+    ``OUT/summary.json``; a rerun reuses the verdicts of programs already judged there.
+
+    A pass decided inside the program's own process (a whole-program harness, as HumanEval-X's tests
+    are; an assert that cannot be split) is ``unverified`` and not counted, unless ``count_untrusted``:
+    the caller's choice, by name, to believe verdicts the program could forge."""
     from collections import Counter
 
     from codeprm.programs import program_text
@@ -177,7 +181,9 @@ def judge(samples: ExternalSamples, sandbox, ks: list[int], out: Path | None = N
     results = sandbox.run_many([(program, samples.problems[pid]) for pid, program in todo],
                                on_result=(lambda i, _r: on_progress(i + 1, len(todo))) if on_progress else None)
     for (pid, program), result in zip(todo, results):
-        known[(pid, program)] = {"passed": result.passed, "status": result.status}
+        passed = result.passed_counting_untrusted if count_untrusted else result.passed
+        status = "pass" if count_untrusted and passed else result.status
+        known[(pid, program)] = {"passed": passed, "status": status}
     per_problem: dict[str, list[int]] = {}
     statuses: Counter[str] = Counter()
     lines = []
@@ -206,7 +212,8 @@ def judge(samples: ExternalSamples, sandbox, ks: list[int], out: Path | None = N
     return summary
 
 
-def judge_command(path: Path, benchmark: str, ks: list[int], limit: int | None, out: Path | None, resume: bool) -> dict:
+def judge_command(path: Path, benchmark: str, ks: list[int], limit: int | None, out: Path | None, resume: bool,
+                  count_untrusted: bool = False) -> dict:
     """``codeprm eval --samples FILE``: load, judge, print the bad rows and a pass@k table."""
     from rich.console import Console
     from rich.table import Table
@@ -225,7 +232,7 @@ def judge_command(path: Path, benchmark: str, ks: list[int], limit: int | None, 
     if not samples.completions:
         raise CodeprmError(f"{path}: no sample matches a problem of '{benchmark}'")
     with Sandbox() as sandbox:
-        summary = judge(samples, sandbox, sorted(set(ks)), out=out, resume=resume)
+        summary = judge(samples, sandbox, sorted(set(ks)), out=out, resume=resume, count_untrusted=count_untrusted)
     table = Table(title=f"{path.name} ({summary['layout']} layout) on {benchmark}")
     for col in ("problems", "samples", *summary["pass_at_k"], "verdicts", "bad rows"):
         table.add_column(col, justify="right")

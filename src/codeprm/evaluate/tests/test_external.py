@@ -94,4 +94,7 @@ def test_humaneval_x_samples_layout_is_judged_in_its_language(tmp_path):
     samples = load_samples(path, problems)
     with Sandbox(workers=2) as sandbox:
         summary = judge(samples, sandbox, [1])
-    assert summary["statuses"] == {"pass": 1, "fail": 1} and summary["pass_at_k"]["pass@1"] == 0.5
+        # the harness runs in the program's process: its pass is unverified unless asked for by name
+        assert summary["statuses"] == {"unverified": 1, "fail": 1} and summary["pass_at_k"]["pass@1"] == 0.0
+        opted = judge(samples, sandbox, [1], count_untrusted=True)
+    assert opted["statuses"] == {"pass": 1, "fail": 1} and opted["pass_at_k"]["pass@1"] == 0.5
